@@ -1,0 +1,46 @@
+# The two commands of the README, plus developer conveniences. Everything real lives in CMake;
+# this file only orders the steps (install deps if missing, configure, build, run).
+
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build test test-fast quickstart bench format format-check clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	  cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS); \
+	fi
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The whole suite (unit, integration, slow end-to-end). GPU tests are skipped without CUDA.
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Everything except tests labelled `slow`.
+test-fast: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# The main job on the embedded default: all services locally, the tiny model, a short CHORD job.
+quickstart: build
+	@tools/quickstart.sh $(BUILD_DIR)
+
+# Benchmarks: each prints a table (docs/benchmarks.md records the figures).
+bench: build
+	@tools/run-benchmarks.sh $(BUILD_DIR)
+
+format:
+	@git ls-files --cached --others --exclude-standard '*.cc' '*.h' | xargs -r clang-format -i
+
+format-check:
+	@git ls-files --cached --others --exclude-standard '*.cc' '*.h' | xargs -r clang-format --dry-run --Werror && echo "format: ok"
+
+clean:
+	rm -rf $(BUILD_DIR)

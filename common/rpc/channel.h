@@ -1,0 +1,64 @@
+#pragma once
+
+// Client side of every Chord RPC: one channel factory and one retry policy.
+//
+// Every call gets a deadline. Only UNAVAILABLE is retried (the server was not reached or is
+// restarting), with exponential backoff and jitter, and never past the overall deadline. Other
+// codes are final: retrying INVALID_ARGUMENT or DEADLINE_EXCEEDED would only repeat the failure
+// or the load. Mutating RPCs of Chord services are idempotent, so a retry after a lost response
+// is safe.
+//
+//   auto channel = MakeChannel("127.0.0.1:50051", options);
+//   auto stub = chord::v1::RewardService::NewStub(channel);
+//   chord::v1::ScoreResponse response;
+//   absl::Status status = CallWithRetry(options, "Score", [&](grpc::ClientContext* ctx) {
+//     return stub->Score(ctx, request, &response);
+//   });
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+
+namespace chord::rpc {
+
+struct ClientOptions {
+  // Deadline of one attempt.
+  absl::Duration attempt_deadline = absl::Seconds(30);
+  // Deadline of the whole call including retries.
+  absl::Duration total_deadline = absl::Seconds(60);
+  // Attempts in all (1 = no retry).
+  int max_attempts = 5;
+  // Backoff before the second attempt; doubles each retry up to `max_backoff` (+-20% jitter).
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(3);
+  // Largest message the client sends or accepts.
+  int max_message_bytes = 64 << 20;
+  // If set, sent as "authorization: Bearer <token>" on every call.
+  std::string bearer_token;
+};
+
+// An insecure channel to `target` ("host:port") with Chord's message limits. gRPC's own transparent
+// retries are disabled so that CallWithRetry is the only retry policy.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ClientOptions& options);
+
+// Prepares a context: deadline `now + attempt_deadline` (capped at `overall`), auth metadata.
+void PrepareContext(const ClientOptions& options, absl::Time overall, grpc::ClientContext* ctx);
+
+// Runs `call` with a fresh ClientContext per attempt, retrying only UNAVAILABLE (see above).
+// Returns the last status, converted to absl::Status, with `what` prefixed to errors
+// ("Score: failed to connect ...").
+absl::Status CallWithRetry(const ClientOptions& options, absl::string_view what,
+                           const std::function<grpc::Status(grpc::ClientContext*)>& call);
+
+// Waits until the server at `channel` reports SERVING on the standard health service, or the
+// timeout passes (DEADLINE_EXCEEDED naming `target`).
+absl::Status WaitForServing(const std::shared_ptr<grpc::Channel>& channel, absl::string_view target,
+                            absl::Duration timeout);
+
+}  // namespace chord::rpc
