@@ -1,0 +1,86 @@
+#include "common/service/service_host.h"
+
+#include <cstdio>
+#include <functional>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/files/file_io.h"
+#include "common/logging/logging.h"
+#include "common/status/status_macros.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Interface the gRPC server binds (127.0.0.1 for local use)");
+ABSL_FLAG(int, port, 0, "gRPC port; 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, port_file, "", "If set, the bound gRPC port is written to this file");
+ABSL_FLAG(std::string, metrics_host, "0.0.0.0", "Interface of the Prometheus /metrics endpoint");
+ABSL_FLAG(int, metrics_port, -1, "Port of the /metrics endpoint; -1 disables it, 0 picks one");
+ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is written here");
+ABSL_FLAG(std::string, log_format, "text", "Log line format: text or json");
+ABSL_FLAG(std::string, log_level, "info", "Minimum log level: trace, debug, info, warn, error");
+ABSL_FLAG(double, shutdown_grace_s, 10.0,
+          "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
+ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
+
+namespace chord::service {
+
+absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::string& name) {
+  logging::Options log_options;
+  ASSIGN_OR_RETURN(log_options.format, logging::ParseFormat(absl::GetFlag(FLAGS_log_format)));
+  log_options.level = absl::GetFlag(FLAGS_log_level);
+  log_options.service = name;
+  RETURN_IF_ERROR(logging::Init(log_options));
+
+  auto host = std::unique_ptr<ServiceHost>(new ServiceHost());
+  host->name_ = name;
+  host->registry_ = std::make_shared<prometheus::Registry>();
+  metrics::RegisterProcessMetrics(*host->registry_, name);
+  host->rpc_metrics_ = std::make_unique<metrics::RpcMetrics>(*host->registry_);
+  int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  if (metrics_port >= 0) {
+    ASSIGN_OR_RETURN(host->metrics_server_,
+                     metrics::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_host), metrics_port,
+                                                   host->registry_));
+    std::string port_file = absl::GetFlag(FLAGS_metrics_port_file);
+    if (!port_file.empty()) {
+      RETURN_IF_ERROR(files::WriteFileAtomically(
+          port_file, absl::StrCat(host->metrics_server_->port(), "\n")));
+    }
+    spdlog::info("metrics on http://{}:{}/metrics", absl::GetFlag(FLAGS_metrics_host),
+                 host->metrics_server_->port());
+  }
+  return host;
+}
+
+rpc::ServerOptions ServiceHost::server_options() const {
+  rpc::ServerOptions options;
+  options.service_name = name_;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
+  options.max_send_message_bytes = options.max_receive_message_bytes;
+  options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s));
+  options.rpc_metrics = rpc_metrics_.get();
+  return options;
+}
+
+absl::Status ServiceHost::ServeUntilSignal(const std::vector<grpc::Service*>& services,
+                                           const std::function<void()>& on_stop) {
+  ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(server_options(), services));
+  int sig = rpc::WaitForTerminationSignal();
+  spdlog::info("signal {}: shutting down (grace {:.1f}s)", sig,
+               absl::GetFlag(FLAGS_shutdown_grace_s));
+  if (on_stop) on_stop();
+  runner->Shutdown();
+  return absl::OkStatus();
+}
+
+int ExitCode(const absl::Status& status, const std::string& program) {
+  if (status.ok()) return 0;
+  std::string prefix = program.empty() ? "" : program + ": ";
+  std::fprintf(stderr, "%serror: %s\n", prefix.c_str(), status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace chord::service
