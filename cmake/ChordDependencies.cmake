@@ -40,3 +40,12 @@ endif()
 
 find_program(CHORD_PROTOC protoc REQUIRED)
 find_program(CHORD_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+
+# Gloo headers: Debian ships them in libgloo-dev; a LibTorch distribution may or may not include
+# them. Without them the CPU (Gloo) data-parallel path is compiled out and says so at run time.
+include(CheckIncludeFileCXX)
+set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS})
+set(CMAKE_REQUIRED_QUIET ON)
+check_include_file_cxx(gloo/config.h CHORD_HAVE_GLOO)
+unset(CMAKE_REQUIRED_INCLUDES)
+message(STATUS "chord: Gloo headers ${CHORD_HAVE_GLOO}")

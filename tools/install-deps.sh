@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   # tensors: Debian's CPU LibTorch and the OpenMP build of OpenBLAS (the reference BLAS is 3-14x slower;
   # the pthread build fights LibTorch's threads)
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libgloo-dev
   # RPC and base libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # metrics, logging, config, data, storage, tokenizer regex, CLI

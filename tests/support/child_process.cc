@@ -139,8 +139,7 @@ absl::StatusOr<int> WaitForPortFile(const std::string& path, ChildProcess* proce
   while (absl::Now() < deadline) {
     auto content = files::ReadFile(path);
     int port = 0;
-    if (content.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*content), &port) &&
-        port > 0) {
+    if (content.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*content), &port) && port > 0) {
       return port;
     }
     if (process != nullptr && !process->Running()) {
@@ -185,6 +184,24 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
   absl::Status serving = rpc::WaitForServing(channel, service.address(), timeout);
   if (!serving.ok()) return with_log(serving);
   return service;
+}
+
+absl::StatusOr<int> PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return absl::InternalError(absl::StrCat("bind: ", std::strerror(errno)));
+  }
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
 }
 
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {

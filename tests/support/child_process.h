@@ -88,6 +88,10 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
                                             const std::string& dir,
                                             absl::Duration timeout = absl::Seconds(60));
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). For peers
+// that cannot report a port they chose themselves (c10d's TCPStore rendezvous).
+absl::StatusOr<int> PickFreePort();
+
 // GET http://127.0.0.1:port/path; returns the body (non-200 is an error).
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
