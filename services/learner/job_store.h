@@ -1,0 +1,89 @@
+#pragma once
+
+// Durable record of the learner's jobs in SQLite (one file in the learner's state directory):
+// each job's spec, state and reason, progress, latest metrics, checkpoints, and its event log
+// (state changes, steps, evaluations, checkpoints, log lines) in sequence order. A restarted
+// learner reopens the file, lists past jobs and finds the running ones to resume.
+//
+// Records are the wire messages chord.v1.JobStatus and chord.v1.JobEvent (plain data, no gRPC).
+// Thread-safe: one connection guarded by a mutex; every mutation is one transaction.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "chord/v1/learner.pb.h"
+
+struct sqlite3;
+
+namespace chord::learner {
+
+class JobStore {
+ public:
+  // Opens or creates the database at `path` (its directory must exist). DATA_LOSS when the file
+  // is not a Chord job store or is corrupt; the file is left untouched then.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+
+  ~JobStore();
+
+  // Creates a QUEUED job. With a non-empty `request_id` that was used before, returns the job
+  // created then (idempotent submit) and `*created` is false.
+  absl::StatusOr<chord::v1::JobStatus> Create(const std::string& name, const std::string& spec_yaml,
+                                              const std::string& request_id, int64_t total_steps,
+                                              bool* created = nullptr);
+
+  // NOT_FOUND naming the id when there is no such job.
+  absl::StatusOr<chord::v1::JobStatus> Get(const std::string& job_id);
+
+  // Newest first; `state` UNSPECIFIED means all states.
+  absl::StatusOr<std::vector<chord::v1::JobStatus>> List(int limit, chord::v1::JobState state);
+
+  // Moves a job to `state` and appends a STATE event. Allowed: QUEUED -> RUNNING | CANCELLED |
+  // FAILED; RUNNING -> SUCCEEDED | FAILED | CANCELLED | QUEUED (re-queued for resume after a
+  // restart). Anything else is FAILED_PRECONDITION (a finished job never changes). Setting the
+  // current state again is a no-op returning OK (idempotent).
+  absl::Status SetState(const std::string& job_id, chord::v1::JobState state,
+                        const std::string& reason);
+
+  // Records a completed training step: updates the job's step and latest metrics and appends a
+  // STEP event, atomically.
+  absl::Status RecordStep(const std::string& job_id, int64_t step,
+                          const std::map<std::string, double>& metrics);
+
+  // Records an evaluation: latest eval metrics + an EVAL event.
+  absl::Status RecordEval(const std::string& job_id, int64_t step,
+                          const std::map<std::string, double>& metrics);
+
+  // Records a checkpoint directory: appended to the job's checkpoint list (pruned to the
+  // directories in `kept`, oldest first) + a CHECKPOINT event.
+  absl::Status RecordCheckpoint(const std::string& job_id, int64_t step, const std::string& path,
+                                const std::vector<std::string>& kept);
+
+  // Appends a LOG event.
+  absl::Status AppendLog(const std::string& job_id, const std::string& message);
+
+  // Sets the final model directory.
+  absl::Status SetOutputModel(const std::string& job_id, const std::string& path);
+
+  // Events with sequence >= from_sequence, in order (at most `limit`, 0 = all).
+  absl::StatusOr<std::vector<chord::v1::JobEvent>> Events(const std::string& job_id,
+                                                          int64_t from_sequence, int limit = 0);
+
+ private:
+  explicit JobStore(sqlite3* db) : db_(db) {}
+
+  absl::StatusOr<chord::v1::JobEvent> AppendEventLocked(const std::string& job_id,
+                                                        chord::v1::JobEvent event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<chord::v1::JobStatus> GetLocked(const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace chord::learner

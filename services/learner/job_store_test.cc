@@ -1,0 +1,144 @@
+#include "services/learner/job_store.h"
+
+#include <gtest/gtest.h>
+
+#include "common/files/file_io.h"
+#include "tests/support/child_process.h"
+
+namespace chord::learner {
+namespace {
+
+using chord::v1::JobEvent;
+using chord::v1::JobStatus;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<JobStore> OpenStore() {
+    auto store = JobStore::Open(dir_.File("jobs.db"));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(JobStoreTest, CreateGetAndIdempotentSubmit) {
+  auto store = OpenStore();
+  bool created = false;
+  auto job = store->Create("math", "name: math\n", "req-1", 10, &created);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(created);
+  EXPECT_EQ(job->state(), chord::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job->total_steps(), 10);
+  EXPECT_GT(job->created_unix_ms(), 0);
+  auto again = store->Create("math", "name: math\n", "req-1", 10, &created);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(created);
+  EXPECT_EQ(again->job_id(), job->job_id());
+  auto other = store->Create("math", "name: math\n", "", 10, &created);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->job_id(), job->job_id());
+  auto got = store->Get(job->job_id());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->spec_yaml(), "name: math\n");
+  auto missing = store->Get("job-nope");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("job-nope"), absl::string_view::npos);
+}
+
+TEST_F(JobStoreTest, StateTransitionsAreCheckedAndIdempotent) {
+  auto store = OpenStore();
+  auto job = store->Create("a", "", "", 5);
+  ASSERT_TRUE(job.ok());
+  const std::string id = job->job_id();
+  ASSERT_TRUE(store->SetState(id, chord::v1::JOB_STATE_RUNNING, "").ok());
+  ASSERT_TRUE(store->SetState(id, chord::v1::JOB_STATE_RUNNING, "").ok());
+  ASSERT_TRUE(store->SetState(id, chord::v1::JOB_STATE_CANCELLED, "by user").ok());
+  auto done = store->Get(id);
+  EXPECT_EQ(done->state(), chord::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(done->reason(), "by user");
+  EXPECT_GT(done->started_unix_ms(), 0);
+  EXPECT_GE(done->finished_unix_ms(), done->started_unix_ms());
+  absl::Status reopen = store->SetState(id, chord::v1::JOB_STATE_RUNNING, "");
+  EXPECT_EQ(reopen.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(reopen.message().find("JOB_STATE_CANCELLED"), absl::string_view::npos);
+}
+
+TEST_F(JobStoreTest, StepsEvalsCheckpointsAndEventLog) {
+  auto store = OpenStore();
+  auto job = store->Create("a", "", "", 3);
+  const std::string id = job->job_id();
+  ASSERT_TRUE(store->SetState(id, chord::v1::JOB_STATE_RUNNING, "").ok());
+  ASSERT_TRUE(store->RecordStep(id, 1, {{"reward_mean", 0.25}, {"mu", 0.1}}).ok());
+  ASSERT_TRUE(store->RecordEval(id, 1, {{"eval_accuracy", 0.5}}).ok());
+  ASSERT_TRUE(store->RecordCheckpoint(id, 1, "/ck/step-1", {"/ck/step-1"}).ok());
+  ASSERT_TRUE(store->RecordStep(id, 2, {{"reward_mean", 0.75}}).ok());
+  ASSERT_TRUE(store->AppendLog(id, "hello").ok());
+  auto got = store->Get(id);
+  EXPECT_EQ(got->step(), 2);
+  EXPECT_EQ(got->metrics().at("reward_mean"), 0.75);
+  EXPECT_EQ(got->metrics().count("mu"), 0u);
+  EXPECT_EQ(got->eval_metrics().at("eval_accuracy"), 0.5);
+  ASSERT_EQ(got->checkpoints_size(), 1);
+  auto events = store->Events(id, 0);
+  ASSERT_TRUE(events.ok());
+  std::vector<chord::v1::JobEventType> types;
+  for (size_t i = 0; i < events->size(); ++i) {
+    EXPECT_EQ((*events)[i].sequence(), static_cast<int64_t>(i + 1));
+    types.push_back((*events)[i].type());
+  }
+  EXPECT_EQ(types,
+            (std::vector<chord::v1::JobEventType>{
+                chord::v1::JOB_EVENT_STATE, chord::v1::JOB_EVENT_STATE, chord::v1::JOB_EVENT_STEP,
+                chord::v1::JOB_EVENT_EVAL, chord::v1::JOB_EVENT_CHECKPOINT,
+                chord::v1::JOB_EVENT_STEP, chord::v1::JOB_EVENT_LOG}));
+  auto tail = store->Events(id, 6);
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ((*tail)[0].step(), 2);
+  EXPECT_EQ((*tail)[1].message(), "hello");
+}
+
+TEST_F(JobStoreTest, ListNewestFirstWithStateFilter) {
+  auto store = OpenStore();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(store->Create("j", "", "", 1)->job_id());
+  ASSERT_TRUE(store->SetState(ids[1], chord::v1::JOB_STATE_RUNNING, "").ok());
+  auto all = store->List(0, chord::v1::JOB_STATE_UNSPECIFIED);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_GE((*all)[0].created_unix_ms(), (*all)[2].created_unix_ms());
+  auto running = store->List(10, chord::v1::JOB_STATE_RUNNING);
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ((*running)[0].job_id(), ids[1]);
+  EXPECT_EQ(store->List(2, chord::v1::JOB_STATE_UNSPECIFIED)->size(), 2u);
+}
+
+TEST_F(JobStoreTest, SurvivesReopen) {
+  std::string id;
+  {
+    auto store = OpenStore();
+    id = store->Create("persist", "x: 1\n", "r", 4)->job_id();
+    ASSERT_TRUE(store->SetState(id, chord::v1::JOB_STATE_RUNNING, "").ok());
+    ASSERT_TRUE(store->RecordStep(id, 2, {{"loss", 1.5}}).ok());
+  }
+  auto store = OpenStore();
+  auto job = store->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), chord::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->step(), 2);
+  EXPECT_EQ(store->Events(id, 0)->size(), 3u);
+  bool created = true;
+  EXPECT_EQ(store->Create("persist", "", "r", 4, &created)->job_id(), id);
+  EXPECT_FALSE(created);
+}
+
+TEST_F(JobStoreTest, RefusesAFileThatIsNotAJobStoreAndLeavesItAlone) {
+  std::string path = dir_.File("jobs.db");
+  std::string garbage(8192, 'x');
+  ASSERT_TRUE(files::WriteFileAtomically(path, garbage).ok());
+  auto store = JobStore::Open(path);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_NE(store.status().message().find(path), absl::string_view::npos);
+  EXPECT_EQ(*files::ReadFile(path), garbage);
+}
+
+}  // namespace
+}  // namespace chord::learner
