@@ -198,6 +198,22 @@ uint32_t Crc32cHardware(const void* data, size_t n, uint32_t crc) {
 
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc) { return Crc32cHardware(data, n, crc); }
 
+uint32_t Crc32cCopy(void* dst, const void* src, size_t n, uint32_t crc) {
+  // 64 KiB stays in L2 between the copy and the checksum.
+  constexpr size_t kBlock = 64 << 10;
+  auto* d = static_cast<uint8_t*>(dst);
+  const auto* s = static_cast<const uint8_t*>(src);
+  while (n != 0) {
+    size_t len = n < kBlock ? n : kBlock;
+    std::memcpy(d, s, len);
+    crc = Crc32c(s, len, crc);
+    d += len;
+    s += len;
+    n -= len;
+  }
+  return crc;
+}
+
 uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   return MultModP(XPow8N(len_b), crc_a) ^ crc_b;
 }

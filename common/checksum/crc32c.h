@@ -25,6 +25,10 @@ uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
 // O(log len_b) work, independent of the data.
 uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 
+// Copies `n` bytes from `src` to `dst` (non-overlapping) and returns their CRC-32C extending
+// `crc`, reading the source once from memory: blocks are checksummed while still in cache.
+uint32_t Crc32cCopy(void* dst, const void* src, size_t n, uint32_t crc = 0);
+
 // The two implementations behind Crc32c(), exposed for tests and benchmarks.
 // True when this CPU runs the hardware path.
 bool Crc32cHardwareAvailable();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -100,6 +101,16 @@ TEST(Crc32cTest, UnalignedBuffersGiveTheSameValue) {
     EXPECT_EQ(Crc32c(shifted.data() + offset, data.size()), expected) << offset;
     EXPECT_EQ(Crc32cPortable(shifted.data() + offset, data.size()), expected) << offset;
   }
+}
+
+TEST(Crc32cTest, CopyCopiesAndChecksums) {
+  std::vector<uint8_t> data = RandomBytes(300001, 7);
+  std::vector<uint8_t> out(data.size() + 1, 0xAB);
+  uint32_t seed = 0x1234567u;
+  EXPECT_EQ(Crc32cCopy(out.data() + 1, data.data(), data.size(), seed),
+            Crc32c(data.data(), data.size(), seed));
+  EXPECT_EQ(out[0], 0xAB);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), out.begin() + 1));
 }
 
 TEST(Crc32cTest, DetectsASingleFlippedBit) {
