@@ -1,0 +1,27 @@
+#pragma once
+
+// The gRPC face of chord-reward: a thin adapter over RewardScorer (validate, convert, call the
+// core, map the status with chord::rpc::ToGrpcStatus). Batch validation lives in the core, so
+// errors read the same in-process and over the wire ("items[3].verifier: unknown ...").
+
+#include "chord/v1/reward.grpc.pb.h"
+#include "services/reward/reward_scorer.h"
+
+namespace chord::reward {
+
+class RewardGrpcService final : public chord::v1::RewardService::Service {
+ public:
+  // `scorer` is not owned and must outlive the service.
+  explicit RewardGrpcService(const RewardScorer* scorer) : scorer_(scorer) {}
+
+  grpc::Status Score(grpc::ServerContext* context, const chord::v1::ScoreRequest* request,
+                     chord::v1::ScoreResponse* response) override;
+  grpc::Status ListVerifiers(grpc::ServerContext* context,
+                             const chord::v1::ListVerifiersRequest* request,
+                             chord::v1::ListVerifiersResponse* response) override;
+
+ private:
+  const RewardScorer* scorer_;
+};
+
+}  // namespace chord::reward

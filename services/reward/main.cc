@@ -1,0 +1,83 @@
+// chord-reward: scores model responses with named verifiers (math_boxed, arithmetic, countdown,
+// tool_call) over gRPC. Flags: the shared service flags (common/service/service_host.h) plus the
+// ones below; docs/reward.md describes them.
+
+#include <algorithm>
+#include <memory>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/config/flag_config.h"
+#include "common/rpc/server_runner.h"
+#include "common/service/service_host.h"
+#include "common/status/status_macros.h"
+#include "services/reward/grpc_service.h"
+#include "services/reward/metrics.h"
+#include "services/reward/reward_scorer.h"
+#include "services/reward/verifier_registry.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(int, workers, 0, "Scoring worker threads; 0 = the machine's hardware concurrency");
+ABSL_FLAG(int, max_batch, 65536, "Most items per Score call (larger batches: INVALID_ARGUMENT)");
+ABSL_FLAG(int64_t, max_response_bytes, 64 * 1024,
+          "Longer responses are scored on their last max_response_bytes only");
+ABSL_FLAG(int64_t, max_field_bytes, 1 << 20,
+          "Largest id/prompt/reference/meta_json accepted (larger: INVALID_ARGUMENT)");
+ABSL_FLAG(bool, think_required, false,
+          "With the think penalty requested, also penalise responses without <think> tags");
+ABSL_FLAG(double, math_tolerance, 1e-6,
+          "Relative tolerance of math_boxed for decimal and irrational answers");
+
+namespace {
+
+absl::Status Run(int argc, char** argv) {
+  chord::rpc::BlockTerminationSignals();
+  ASSIGN_OR_RETURN(auto positional,
+                   chord::config::ParseFlagsWithConfig(
+                       argc, argv, "chord-reward: scores responses with named verifiers"));
+  if (positional.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[1], "\" (flags only)"));
+  }
+  chord::reward::RewardScorerOptions options;
+  options.workers = absl::GetFlag(FLAGS_workers);
+  if (options.workers == 0) {
+    options.workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  int64_t max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  int64_t max_field_bytes = absl::GetFlag(FLAGS_max_field_bytes);
+  if (options.workers < 0 || options.max_batch < 1 || max_response_bytes < 1 ||
+      max_field_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "--workers must be >= 0; --max_batch, --max_response_bytes and --max_field_bytes >= 1");
+  }
+  options.max_response_bytes = static_cast<size_t>(max_response_bytes);
+  options.max_field_bytes = static_cast<size_t>(max_field_bytes);
+  options.think_required = absl::GetFlag(FLAGS_think_required);
+  chord::reward::DefaultVerifierOptions verifier_options;
+  verifier_options.math_boxed.rel_tolerance = absl::GetFlag(FLAGS_math_tolerance);
+  if (!(verifier_options.math_boxed.rel_tolerance >= 0 &&
+        verifier_options.math_boxed.rel_tolerance < 1)) {
+    return absl::InvalidArgumentError("--math_tolerance must be in [0, 1)");
+  }
+
+  ASSIGN_OR_RETURN(auto host, chord::service::ServiceHost::Create("reward"));
+  chord::reward::RewardMetrics metrics(host->registry());
+  ASSIGN_OR_RETURN(
+      auto scorer,
+      chord::reward::RewardScorer::Create(
+          options, chord::reward::VerifierRegistry::CreateDefault(verifier_options), &metrics));
+  chord::reward::RewardGrpcService service(scorer.get());
+  spdlog::info("verifiers: {}; {} workers, max batch {}, responses cut to the last {} bytes",
+               scorer->registry().KnownNames(), options.workers, options.max_batch,
+               options.max_response_bytes);
+  return host->ServeUntilSignal({&service});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return chord::service::ExitCode(Run(argc, argv), "chord-reward");
+}

@@ -1,0 +1,67 @@
+#include "services/reward/math_boxed_verifier.h"
+
+#include <optional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/reward/latex_normalize.h"
+#include "services/reward/reason_text.h"
+
+namespace chord::reward {
+namespace {
+
+// The reference's answer: its last box when it has one, else the whole (trimmed) reference.
+absl::string_view ReferenceAnswer(absl::string_view reference) {
+  if (absl::StrContains(reference, "\\boxed") || absl::StrContains(reference, "\\fbox")) {
+    std::optional<absl::string_view> boxed = ExtractLastBoxed(reference);
+    if (boxed) return TrimWhitespace(*boxed);
+  }
+  return TrimWhitespace(reference);
+}
+
+}  // namespace
+
+absl::Status MathBoxedVerifier::ValidateTask(const ScoreInput& input) const {
+  absl::string_view reference = ReferenceAnswer(input.reference);
+  if (reference.empty()) return absl::InvalidArgumentError("reference: empty answer");
+  if (reference.size() > kMaxAnswerBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("reference: answer of ", reference.size(),
+                                                   " bytes is over the limit of ",
+                                                   kMaxAnswerBytes));
+  }
+  return absl::OkStatus();
+}
+
+VerifierResult MathBoxedVerifier::Score(const ScoreInput& input) const {
+  VerifierResult result;
+  std::optional<absl::string_view> boxed = ExtractLastBoxed(input.response);
+  if (!boxed) {
+    result.reason = "no \\boxed{} answer found";
+    return result;
+  }
+  absl::string_view answer = TrimWhitespace(*boxed);
+  result.extracted = std::string(Utf8Prefix(answer, kMaxAnswerBytes));
+  if (answer.empty()) {
+    result.reason = "the last \\boxed{} is empty";
+    return result;
+  }
+  if (answer.size() > kMaxAnswerBytes) {
+    result.reason = absl::StrCat("the boxed answer of ", answer.size(),
+                                 " bytes is over the limit of ", kMaxAnswerBytes);
+    return result;
+  }
+  absl::string_view reference = ReferenceAnswer(input.reference);
+  std::string normalized_answer = NormalizeLatexAnswer(answer);
+  std::string normalized_reference = NormalizeLatexAnswer(reference);
+  AnswerComparison comparison =
+      CompareNormalizedAnswers(normalized_answer, normalized_reference, options_.rel_tolerance);
+  result.correct = comparison.equal;
+  result.score = comparison.equal ? 1.0 : 0.0;
+  result.reason =
+      absl::StrCat("extracted ", Quote(answer), comparison.equal ? " equals" : " does not equal",
+                   " reference ", Quote(reference), " (", comparison.how, ")");
+  return result;
+}
+
+}  // namespace chord::reward
