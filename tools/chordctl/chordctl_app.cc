@@ -1,0 +1,48 @@
+#include "tools/chordctl/chordctl_app.h"
+
+#include <ostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "tools/chordctl/reward_command.h"
+
+namespace chord::chordctl {
+
+int RunChordctl(int argc, const char* const* argv, CliContext context) {
+  CLI::App app("chordctl: the command-line client of Chord (CHORD post-training services)",
+               "chordctl");
+  app.set_version_flag("--version", std::string("chordctl ") + CHORDCTL_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+  app.add_option("--timeout", context.timeout_s,
+                 "Seconds each service call may take, retries included")
+      ->check(
+          [](const std::string& text) {
+            double seconds = 0;
+            return absl::SimpleAtod(text, &seconds) && seconds > 0 && seconds <= 86400
+                       ? std::string()
+                       : std::string("must be a number of seconds in (0, 86400]");
+          },
+          "SECONDS")
+      ->capture_default_str();
+
+  // Command groups; later ones (submit, watch, up, init-model, ...) are added the same way.
+  AddRewardCommands(app, context);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, *context.out, *context.err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, *context.out, *context.err);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e, *context.out, *context.err);
+  } catch (const CLI::ParseError& e) {
+    *context.err << "chordctl: usage error: " << e.what() << " (see --help)" << std::endl;
+    return kExitUsageError;
+  }
+  return context.exit_code;
+}
+
+}  // namespace chord::chordctl
