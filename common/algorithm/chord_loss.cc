@@ -101,7 +101,7 @@ GlobalNormalizers& GlobalNormalizers::operator+=(const GlobalNormalizers& other)
 GlobalNormalizers ComputeLocalNormalizers(const at::Tensor& mask, const at::Tensor& is_expert,
                                           const at::Tensor& rewards) {
   GlobalNormalizers n;
-  if (!mask.defined() || mask.numel() == 0) return n;
+  if (!mask.defined() || !is_expert.defined()) return n;
   const at::Tensor expert = is_expert.to(at::kBool).cpu();
   const at::Tensor per_row = mask.to(at::kDouble).sum(1).cpu();
   n.expert_tokens = per_row.masked_select(expert).sum().item<double>();

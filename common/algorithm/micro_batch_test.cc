@@ -188,6 +188,23 @@ TEST(MicroBatchTest, NormalisersComeFromTheRows) {
   EXPECT_EQ(t.on_policy_reward_sum, 1.5);
 }
 
+TEST(MicroBatchTest, EmptyResponsesStillCountAsRows) {
+  // Prompt-only rows: S = 1, so the response-aligned tensors have no positions at all.
+  absl::StatusOr<std::vector<MicroBatch>> mbs = PackMicroBatches({Row(1, 0), Row(1, 0, true)}, 10);
+  ASSERT_TRUE(mbs.ok()) << mbs.status();
+  ASSERT_EQ(mbs->size(), 1u);
+  EXPECT_EQ((*mbs)[0].loss_mask.size(0), 2);
+  EXPECT_EQ((*mbs)[0].loss_mask.size(1), 0);
+  const GlobalNormalizers n =
+      ComputeLocalNormalizers((*mbs)[0].loss_mask, (*mbs)[0].is_expert, (*mbs)[0].rewards);
+  EXPECT_EQ(n.on_policy_rows, 1);
+  EXPECT_EQ(n.expert_rows, 1);
+  EXPECT_EQ(n.on_policy_tokens + n.expert_tokens, 0);
+  const GlobalNormalizers from_rows = ComputeLocalNormalizers({Row(1, 0), Row(1, 0, true)});
+  EXPECT_EQ(from_rows.on_policy_rows, 1);
+  EXPECT_EQ(from_rows.expert_rows, 1);
+}
+
 TEST(MicroBatchTest, ExpertRowCount) {
   EXPECT_EQ(ExpertRowCount(10, 0.5), 5);
   EXPECT_EQ(ExpertRowCount(10, 0.2), 2);

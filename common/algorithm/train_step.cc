@@ -45,7 +45,7 @@ absl::Status AllReduceGradients(const std::vector<at::Tensor>& params, Collectiv
     int64_t offset = 0;
     for (const at::Tensor& g : grads) {
       // `g` shares storage with the parameter's gradient: copy_ writes the sum in place.
-      at::Tensor(g).copy_(bucket[0].narrow(0, offset, g.numel()).view(g.sizes()));
+      g.copy_(bucket[0].narrow(0, offset, g.numel()).view(g.sizes()));
       offset += g.numel();
     }
   }

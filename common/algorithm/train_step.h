@@ -14,6 +14,8 @@
 //   5. Global gradient-norm clip (grad_clip), learning rate of the step (lr_schedule.h), one
 //      AdamW step.
 // Every rank must call RunTrainStep for the same step (a rank with no rows still takes part).
+// Config and rows are validated before the first collective call; a rank that fails then (or
+// later) leaves its peers waiting in the collective until its timeout, as with c10d.
 
 #include <ATen/core/Tensor.h>
 #include <torch/optim/adamw.h>
