@@ -1,0 +1,110 @@
+#include "services/learner/job_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace chord::learner {
+namespace {
+
+constexpr char kValid[] = R"yaml(
+name: arithmetic-chord
+model: /models/tiny
+steps: 40
+train_batch_size: 32
+datasets:
+  tasks: {path: /data/tasks.jsonl}
+  expert: {name: demos, path: /data/expert.jsonl}
+  eval: {path: /data/eval.jsonl}
+verifier: arithmetic
+algorithm:
+  variant: chord-phi
+  repeat_times: 4
+  lr: 1e-3
+  mu_peak: 0.2
+  mu_valley: 0.2
+sampling:
+  max_new_tokens: 48
+eval:
+  interval: 10
+save_interval: 20
+services:
+  rollout_workers: [127.0.0.1:1, 127.0.0.1:2]
+)yaml";
+
+TEST(JobSpecTest, ParsesAValidSpecWithDefaults) {
+  auto spec = ParseJobSpec(kValid, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "arithmetic-chord");
+  EXPECT_EQ(spec->steps, 40);
+  EXPECT_EQ(spec->tasks.name, "tasks");
+  EXPECT_EQ(spec->expert.name, "demos");
+  EXPECT_EQ(spec->eval.path, "/data/eval.jsonl");
+  EXPECT_EQ(spec->verifier, "arithmetic");
+  EXPECT_TRUE(spec->algorithm.sft.enable_phi_function);
+  EXPECT_DOUBLE_EQ(spec->algorithm.mu.mu_peak, 0.2);
+  EXPECT_DOUBLE_EQ(spec->algorithm.optimizer.lr, 1e-3);
+  EXPECT_EQ(spec->algorithm.batch.repeat_times, 4);
+  // N = 32, ratio 0.5 (default): 16 expert rows, 16 on-policy rows = 4 tasks x 4.
+  EXPECT_EQ(spec->ExpertRowsPerStep(), 16);
+  EXPECT_EQ(spec->OnPolicyRowsPerStep(), 16);
+  EXPECT_EQ(spec->TasksPerStep(), 4);
+  EXPECT_EQ(spec->evaluation.max_new_tokens, 48);
+  EXPECT_EQ(spec->algorithm.aggregation.loss_agg_norm_length, 48);
+  EXPECT_EQ(spec->mode, "sync");
+  EXPECT_EQ(spec->services.rollout_workers.size(), 2u);
+}
+
+TEST(JobSpecTest, ReportsEveryProblemByKeyPath) {
+  constexpr char kBad[] = R"yaml(
+name: bad
+steps: zero
+train_batch_size: 30
+datasets:
+  tasks: {path: /data/t.jsonl, colour: red}
+algorithm:
+  repeat_times: 4
+  mu_peak: 1.5
+  not_a_key: 1
+sampling:
+  top_p: 2
+mode: turbo
+extra: 1
+)yaml";
+  auto spec = ParseJobSpec(kBad, "bad.yaml");
+  ASSERT_FALSE(spec.ok());
+  std::string message(spec.status().message());
+  for (const char* expected :
+       {"bad.yaml: model: required", "bad.yaml:3: steps: expected an integer",
+        "bad.yaml:6: datasets.tasks.colour: unknown key", "algorithm.not_a_key",
+        "algorithm.mu_peak", "sampling.top_p: must be in (0, 1]", "mode: must be",
+        "bad.yaml:14: extra: unknown key", "datasets.expert: required"}) {
+    EXPECT_NE(message.find(expected), std::string::npos) << "missing: " << expected << "\n"
+                                                         << message;
+  }
+}
+
+TEST(JobSpecTest, OnPolicyRowsMustFillWholeGroups) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("train_batch_size: 32"), 20, "train_batch_size: 30");
+  auto spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("not a multiple of repeat_times 4"),
+            absl::string_view::npos)
+      << spec.status();
+}
+
+TEST(JobSpecTest, SftThenRlChecksBothStages) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("variant: chord-phi"), 18, "variant: sft-then-rl");
+  auto spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->algorithm.variant, "sft-then-rl");
+}
+
+TEST(JobSpecTest, InvalidYamlNamesTheLine) {
+  auto spec = ParseJobSpec("name: [unclosed\n", "x.yaml");
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(spec.status().message().find("x.yaml:"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace chord::learner
