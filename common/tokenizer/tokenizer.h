@@ -13,7 +13,9 @@
 //   post_processor null, ByteLevel, TemplateProcessing, BertProcessing, RobertaProcessing,
 //                  Sequence of those (only used by EncodeWithSpecialTokens).
 //   decoder        ByteLevel, Fuse, Sequence of those, or null (tokens joined with spaces).
-//   added_tokens   content, id, special, normalized, lstrip, rstrip, single_word.
+//   added_tokens   content, id, special, normalized, lstrip, rstrip, single_word. An id must be
+//                  the one Hugging Face assigns (a token in the vocabulary keeps its id, any
+//                  other takes the next id after the vocabulary and the added tokens before it).
 // `truncation` and `padding` are ignored (callers truncate and pad themselves).
 // docs/tokenizer.md is the user-facing description.
 //
