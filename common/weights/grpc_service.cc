@@ -1,10 +1,13 @@
 #include "common/weights/grpc_service.h"
 
 #include <algorithm>
+#include <chrono>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/checksum/crc32c.h"
 #include "common/rpc/grpc_status.h"
+#include "spdlog/spdlog.h"
 
 namespace chord::weights {
 namespace {
@@ -71,8 +74,16 @@ grpc::Status WeightServiceImpl::FetchWeights(grpc::ServerContext* context,
                                              const chord::v1::FetchWeightsRequest* request,
                                              grpc::ServerWriter<chord::v1::WeightChunk>* writer) {
   WeightMetrics* metrics = publisher_->metrics();
+  auto started = std::chrono::steady_clock::now();
+  int64_t version = request->version();
+  uint64_t sent = 0;
   auto finish = [&](const char* result, grpc::Status status) {
     if (metrics != nullptr) metrics->RecordFetch(result);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // One line per stream at debug level: with many followers, info would flood the learner log.
+    spdlog::debug("FetchWeights {} version {}: {} ({} bytes in {:.3f} s)", context->peer(), version,
+                  result, sent, seconds);
     return status;
   };
   if (request->version() < -1) {
@@ -87,6 +98,7 @@ grpc::Status WeightServiceImpl::FetchWeights(grpc::ServerContext* context,
   }
   // Holding the snapshot keeps its bytes alive for the whole stream, whatever gets published.
   std::shared_ptr<const WeightSnapshot> snapshot = *std::move(found);
+  version = snapshot->version();
   const uint64_t chunk_bytes = ChunkBytesFor(request->chunk_bytes());
   const grpc::Status cancelled(grpc::StatusCode::CANCELLED,
                                "FetchWeights: cancelled by the client");
@@ -98,7 +110,7 @@ grpc::Status WeightServiceImpl::FetchWeights(grpc::ServerContext* context,
   message.clear_manifest();
 
   // One message is reused: its data string keeps its capacity, so each chunk costs one copy out of
-  // the snapshot (plus gRPC's serialization).
+  // the snapshot, checksummed on the way (plus gRPC's serialization).
   const uint8_t* data = snapshot->data();
   const uint64_t total = snapshot->size();
   uint64_t index = 0;
@@ -107,9 +119,11 @@ grpc::Status WeightServiceImpl::FetchWeights(grpc::ServerContext* context,
     uint64_t n = std::min(chunk_bytes, total - offset);
     message.set_offset(offset);
     message.set_index(index);
-    message.mutable_data()->assign(reinterpret_cast<const char*>(data + offset), n);
-    message.set_crc32c(checksum::Crc32c(data + offset, n));
+    std::string* bytes = message.mutable_data();
+    bytes->resize(n);  // the size of the previous chunk but for the last: nothing to fill
+    message.set_crc32c(checksum::Crc32cCopy(bytes->data(), data + offset, n));
     if (!writer->Write(message)) return finish("cancelled", cancelled);
+    sent += n;
     if (metrics != nullptr) metrics->AddBytesServed(n);
   }
   return finish("ok", grpc::Status::OK);

@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, shape, "0.5b", "Model shape: 0.5b (Qwen2.5-0.5B) or tiny"
 ABSL_FLAG(std::string, dtype, "bf16", "Weight dtype: bf16 or f32");
 ABSL_FLAG(std::string, chunk_mb, "1,4,16", "Comma-separated chunk sizes to fetch with, in MiB");
 ABSL_FLAG(int, repeats, 2, "Fetches per chunk size; the best is reported");
+ABSL_FLAG(int, window_mb, 0,
+          "If > 0, the client channel advertises this HTTP/2 stream window (lookahead) and 16 MiB "
+          "frames instead of gRPC's defaults (BDP probing)");
 
 namespace chord::weights {
 namespace {
@@ -176,7 +179,17 @@ int Run() {
     std::fprintf(stderr, "server: %s\n", runner.status().ToString().c_str());
     return 1;
   }
-  auto channel = rpc::MakeChannel((*runner)->address(), rpc::ClientOptions());
+  std::shared_ptr<grpc::Channel> channel;
+  if (int window_mb = absl::GetFlag(FLAGS_window_mb); window_mb > 0) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window_mb << 20);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, (16 << 20) - 1);
+    channel =
+        grpc::CreateCustomChannel((*runner)->address(), grpc::InsecureChannelCredentials(), args);
+  } else {
+    channel = rpc::MakeChannel((*runner)->address(), rpc::ClientOptions());
+  }
 
   std::printf("weight stream: shape %s (%.1fM params, %zu tensors), %s, %.3f GB\n\n",
               shape_name.c_str(), params / 1e6, weights.tensors.size(), dtype_name.c_str(),
