@@ -157,6 +157,9 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
   std::string port_file = absl::StrCat(dir, "/", binary, ".port");
   std::string metrics_file = absl::StrCat(dir, "/", binary, ".metrics_port");
   std::string log = absl::StrCat(dir, "/", binary, ".log");
+  // A restart in the same directory must not read the previous process's ports.
+  unlink(port_file.c_str());
+  unlink(metrics_file.c_str());
   std::vector<std::string> argv = {BinaryPath(binary),
                                    "--host=127.0.0.1",
                                    "--port=0",

@@ -82,7 +82,8 @@ struct ServiceProcess {
 };
 
 // Starts `binary` (a name in build/bin) on 127.0.0.1 with --port 0, --metrics_port 0 and port files
-// in `dir`, plus `args`; waits for both ports and for the health service to say SERVING.
+// in `dir` (stale ones from an earlier process are removed first), plus `args`; waits for both
+// ports and for the health service to say SERVING.
 absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
                                             const std::vector<std::string>& args,
                                             const std::string& dir,
