@@ -1,8 +1,9 @@
 #include "common/model/causal_lm.h"
 
-#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -50,6 +51,35 @@ absl::Status CheckComputeDtype(const LoadOptions& options) {
 bool IsIgnorableExtra(const std::string& name, const ModelConfig& config) {
   if (config.tie_word_embeddings && name == "lm_head.weight") return true;
   return absl::EndsWith(name, ".rotary_emb.inv_freq");
+}
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Fills `data[0, n)` with normal(0, stddev) values from a counter-based stream keyed by
+// (seed, name) (Box-Muller over SplitMix64): the same values whatever the LibTorch version, device,
+// thread count or parameter order.
+void SeededNormal(float* data, int64_t n, uint64_t seed, const std::string& name, double stddev) {
+  uint64_t key = 0xcbf29ce484222325ULL;  // FNV-1a of the name
+  for (unsigned char ch : name) key = (key ^ ch) * 0x100000001b3ULL;
+  key = SplitMix64(key ^ SplitMix64(seed));
+  const int64_t pairs = (n + 1) / 2;
+  at::parallel_for(0, pairs, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint64_t a = SplitMix64(key + 2 * static_cast<uint64_t>(i));
+      const uint64_t b = SplitMix64(key + 2 * static_cast<uint64_t>(i) + 1);
+      const double u1 = (static_cast<double>(a >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+      const double u2 = static_cast<double>(b >> 11) * (1.0 / 9007199254740992.0);
+      const double r = stddev * std::sqrt(-2.0 * std::log(u1));
+      const double theta = 6.283185307179586 * u2;
+      data[2 * i] = static_cast<float>(r * std::cos(theta));
+      if (2 * i + 1 < n) data[2 * i + 1] = static_cast<float>(r * std::sin(theta));
+    }
+  });
 }
 
 }  // namespace
@@ -114,16 +144,19 @@ absl::StatusOr<std::unique_ptr<CausalLM>> CausalLM::CreateRandom(const ModelConf
     Qwen2ForCausalLM module(config,
                             torch::TensorOptions().dtype(options.dtype).device(options.device));
     std::unique_ptr<CausalLM> lm(new CausalLM(config, options, std::move(module)));
-    at::Generator gen = at::detail::createCPUGenerator(seed);
     for (auto& [name, param] : lm->NamedParameters()) {
       if (absl::EndsWith(name, "norm.weight")) {
         param.fill_(1.0);
       } else if (absl::EndsWith(name, ".bias")) {
         param.zero_();
       } else {
-        torch::Tensor values = torch::empty(param.sizes(), torch::kFloat32);
-        values.normal_(0.0, config.initializer_range, gen);
-        param.copy_(values);
+        // Straight into a float32 CPU parameter; through a temporary otherwise.
+        const bool direct =
+            param.scalar_type() == torch::kFloat32 && param.is_cpu() && param.is_contiguous();
+        torch::Tensor values = direct ? param : torch::empty(param.sizes(), torch::kFloat32);
+        SeededNormal(values.data_ptr<float>(), values.numel(), seed, name,
+                     config.initializer_range);
+        if (!direct) param.copy_(values);
       }
     }
     return lm;

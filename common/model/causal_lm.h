@@ -58,7 +58,8 @@ class CausalLM {
                                                         const LoadOptions& options = {});
   // A model with random weights initialised as transformers does (normal(0,
   // initializer_range) for projections and embeddings, 1 for norm weights, 0 for biases),
-  // deterministic for `seed` (drawn on the CPU in parameter order, whatever the device).
+  // deterministic for `seed`: each parameter's values come from a counter-based stream keyed by
+  // (seed, HF name), identical across LibTorch versions, devices and thread counts.
   static absl::StatusOr<std::unique_ptr<CausalLM>> CreateRandom(const ModelConfig& config,
                                                                 uint64_t seed,
                                                                 const LoadOptions& options = {});

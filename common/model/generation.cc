@@ -28,10 +28,10 @@ uint64_t RowKey(uint64_t seed, int prompt_index, int sample_index) {
   return SplitMix64(k ^ (static_cast<uint64_t>(sample_index) << 32));
 }
 
-// Uniform in [0, 1) for a row's `step`-th draw (counter-based: no state to carry).
+// Uniform in (0, 1) for a row's `step`-th draw (counter-based: no state to carry).
 double Uniform(uint64_t row_key, int step) {
   const uint64_t bits = SplitMix64(row_key ^ SplitMix64(static_cast<uint64_t>(step) + 1));
-  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);  // 2^-53
+  return (static_cast<double>(bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);  // 2^-53
 }
 
 struct Row {
@@ -114,27 +114,33 @@ void SampleStep(const torch::Tensor& logits_in, const std::vector<Row*>& rows, i
     chosen = logits.argmax(-1);
   } else {
     // Candidates: all tokens, or the top-k (sorted), or everything sorted (for top-p).
-    torch::Tensor values = scaled;
+    torch::Tensor values;
     torch::Tensor index;
     if (s.top_k > 0 && s.top_k < vocab) {
       std::tie(values, index) = scaled.topk(s.top_k, -1, /*largest=*/true, /*sorted=*/true);
     } else if (s.top_p < 1.0f) {
       std::tie(values, index) = scaled.sort(-1, /*descending=*/true);
     }
-    if (s.top_p < 1.0f) {
-      // Drop a candidate once the more likely ones already hold top_p of the mass.
-      torch::Tensor p = torch::softmax(values, -1);
-      torch::Tensor before = p.cumsum(-1) - p;
-      values = values.masked_fill(before >= static_cast<double>(s.top_p),
-                                  -std::numeric_limits<float>::infinity());
+    torch::Tensor probs;
+    if (!values.defined()) {
+      probs = logp.exp();
+    } else {
+      probs = torch::softmax(values, -1);
+      if (s.top_p < 1.0f) {
+        // Drop a candidate once the more likely ones already hold top_p of the mass.
+        torch::Tensor before = probs.cumsum(-1) - probs;
+        probs = probs.masked_fill(before >= static_cast<double>(s.top_p), 0.0);
+      }
     }
-    const torch::Tensor cdf = torch::softmax(values.to(torch::kFloat64), -1).cumsum(-1);
+    // Inverse CDF: the first candidate whose cumulative mass reaches u * total. With u in (0, 1)
+    // the target is > 0 and <= total, so a zero-probability candidate is never picked.
+    const torch::Tensor cdf = probs.cumsum(-1);
+    const int64_t candidates = cdf.size(1);
     torch::Tensor u = torch::empty({num_rows, 1}, torch::kFloat64);
     auto u_acc = u.accessor<double, 2>();
     for (int64_t i = 0; i < num_rows; ++i) u_acc[i][0] = Uniform(rows[i]->key, step);
-    const int64_t candidates = values.size(1);
-    torch::Tensor target = u * cdf.narrow(1, candidates - 1, 1);
-    torch::Tensor pick = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true)
+    torch::Tensor target = (u * cdf.narrow(1, candidates - 1, 1)).to(cdf.scalar_type());
+    torch::Tensor pick = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/false)
                              .clamp_max(candidates - 1);
     chosen = (index.defined() ? index.gather(1, pick) : pick).squeeze(1);
   }
@@ -152,8 +158,11 @@ torch::Tensor IndexTensor(const std::vector<int64_t>& v, torch::Device device) {
   return torch::tensor(v, torch::kInt64).to(device);
 }
 
+absl::Status Stopped() { return absl::CancelledError("generation stopped: the caller gave up"); }
+
 absl::Status RunBatch(CausalLM& model, const std::vector<Row*>& rows, const SamplingOptions& s,
-                      const std::function<std::string(const std::vector<int32_t>&)>& decode) {
+                      const std::function<std::string(const std::vector<int32_t>&)>& decode,
+                      const std::function<bool()>& should_stop) {
   c10::InferenceMode inference;
   const ModelConfig& config = model.config();
   const torch::Device device = model.device();
@@ -232,6 +241,7 @@ absl::Status RunBatch(CausalLM& model, const std::vector<Row*>& rows, const Samp
       }
     }
     if (running == 0) break;
+    if (should_stop && should_stop()) return Stopped();
 
     // Drop finished rows once they are a quarter of the batch (each drop copies the cache).
     if (finished_in_batch > 0 && finished_in_batch * 4 >= static_cast<int64_t>(active.size())) {
@@ -318,8 +328,10 @@ absl::StatusOr<std::vector<GeneratedSequence>> Generate(
       longest = len;
       ++end;
     }
+    if (options.should_stop && options.should_stop()) return Stopped();
+    if (options.on_batch) options.on_batch(static_cast<int>(batch.size()));
     try {
-      RETURN_IF_ERROR(RunBatch(model, batch, sampling, decode));
+      RETURN_IF_ERROR(RunBatch(model, batch, sampling, decode, options.should_stop));
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("generation failed: ", e.what_without_backtrace()));
     } catch (const std::exception& e) {
@@ -374,6 +386,8 @@ absl::StatusOr<std::vector<std::vector<float>>> ComputeLogprobs(
       longest = len;
       ++end;
     }
+    if (options.should_stop && options.should_stop()) return Stopped();
+    if (options.on_batch) options.on_batch(static_cast<int>(end - begin));
     try {
       c10::InferenceMode inference;
       const int64_t batch = static_cast<int64_t>(end - begin);

@@ -53,6 +53,14 @@ struct GenerationOptions {
   int64_t max_batch_tokens = 65536;
   // Rows (samples) per batch at most. Default 64.
   int max_batch_size = 64;
+  // Polled before every batch and between decode steps (ComputeLogprobs: before every batch).
+  // Once it returns true, Generate / ComputeLogprobs stop and return CANCELLED without results,
+  // so a caller that gave up (a cancelled RPC, a passed deadline) stops burning CPU. Called on
+  // the generating thread; must be cheap and thread-safe. Default none (never stops).
+  std::function<bool()> should_stop;
+  // Called at the start of every batch with its number of rows (samples for Generate, sequences
+  // for ComputeLogprobs), e.g. for a batch-size histogram. Default none.
+  std::function<void(int rows)> on_batch;
 };
 
 struct GeneratedSequence {
@@ -72,7 +80,7 @@ struct GeneratedSequence {
 // prefill), then decoding is incremental with a KV cache; finished rows leave the batch.
 // INVALID_ARGUMENT for empty prompts, out-of-vocabulary ids, bad sampling options, stop strings
 // without `decode`, or a prompt longer than the token budget; INTERNAL (with context) when
-// LibTorch fails. Runs under inference mode.
+// LibTorch fails; CANCELLED when options.should_stop says so. Runs under inference mode.
 absl::StatusOr<std::vector<GeneratedSequence>> Generate(
     CausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int samples_per_prompt,
     const SamplingOptions& sampling, const GenerationOptions& options,
@@ -81,7 +89,7 @@ absl::StatusOr<std::vector<GeneratedSequence>> Generate(
 // Log-probabilities of sequences[i][t] given sequences[i][:t] for t in [starts[i], len), under
 // log_softmax(logits / temperature) (temperature 0 means 1). starts[i] must be in
 // [1, len]; start == len gives an empty result. Batches are bounded like Generate's (rows x
-// longest sequence <= max_batch_tokens).
+// longest sequence <= max_batch_tokens). CANCELLED when options.should_stop says so.
 absl::StatusOr<std::vector<std::vector<float>>> ComputeLogprobs(
     CausalLM& model, const std::vector<std::vector<int32_t>>& sequences,
     const std::vector<int>& starts, float temperature, const GenerationOptions& options = {});

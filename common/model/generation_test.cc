@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <string>
 
 #include "common/model/model_test_util.h"
@@ -108,6 +109,57 @@ TEST_F(GenerationTest, LogprobsEqualComputeLogprobs) {
             << "T=" << c.temperature << " sequence " << i << " token " << t;
       }
     }
+  }
+}
+
+TEST_F(GenerationTest, SamplesFollowTheFilteredDistribution) {
+  // First-token frequencies over many samples against the model's own probabilities.
+  const std::vector<int32_t> prompt = {4, 8, 15, 16, 23, 42};
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    logits = lm_->Forward(torch::tensor({4, 8, 15, 16, 23, 42}).view({1, 6}))[0][-1];
+  }
+  struct Case {
+    float temperature;
+    int top_k;
+    float top_p;
+  };
+  for (const Case& c : {Case{0.5f, 0, 1.0f}, Case{1.0f, 5, 1.0f}, Case{1.0f, 0, 0.5f}}) {
+    torch::Tensor p = torch::softmax(logits / c.temperature, -1);
+    torch::Tensor sorted, order;
+    std::tie(sorted, order) = p.sort(-1, true);
+    torch::Tensor keep = torch::zeros_like(p, torch::kBool);
+    const torch::Tensor before = sorted.cumsum(-1) - sorted;
+    for (int64_t i = 0; i < p.size(0); ++i) {
+      const bool in_k = c.top_k == 0 || i < c.top_k;
+      const bool in_p = before[i].item<float>() < c.top_p;
+      if (in_k && in_p) keep[order[i].item<int64_t>()] = true;
+    }
+    torch::Tensor expected = p * keep;
+    expected = expected / expected.sum();
+
+    SamplingOptions s;
+    s.temperature = c.temperature;
+    s.top_k = c.top_k;
+    s.top_p = c.top_p;
+    s.max_new_tokens = 1;
+    s.seed = 2024;
+    const int n = 8000;
+    auto out = Generate(*lm_, {prompt}, n, s, {});
+    ASSERT_TRUE(out.ok()) << out.status();
+    torch::Tensor counts = torch::zeros_like(p);
+    for (const auto& seq : *out) {
+      ASSERT_EQ(seq.tokens.size(), 1u);
+      const int32_t t = seq.tokens[0];
+      EXPECT_TRUE(keep[t].item<bool>()) << "sampled a filtered-out token " << t;
+      counts[t] += 1.0;
+      // The reported log-prob is the unfiltered temperature distribution's.
+      EXPECT_NEAR(seq.logprobs[0], std::log(p[t].item<float>()), 1e-4);
+    }
+    const double total_variation = 0.5 * (counts / n - expected).abs().sum().item<double>();
+    EXPECT_LT(total_variation, 0.06)
+        << "T=" << c.temperature << " k=" << c.top_k << " p=" << c.top_p;
   }
 }
 
