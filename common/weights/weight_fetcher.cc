@@ -10,6 +10,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/checksum/crc32c.h"
@@ -270,6 +271,13 @@ absl::StatusOr<WeightSet> FetchImpl(chord::v1::WeightService::StubInterface& stu
         result = *std::move(assembled);
         return grpc::Status::OK;
       });
+  if (status.code() == absl::StatusCode::kResourceExhausted && result == std::nullopt &&
+      absl::StrContains(status.message(), "larger than max")) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(status.message(),
+                     " (ask for smaller chunks with FetchOptions::chunk_bytes, or use a channel "
+                     "that accepts larger messages, as rpc::MakeChannel's do)"));
+  }
   if (!status.ok()) return status;
   return *std::move(result);
 }

@@ -107,7 +107,8 @@ class WeightFollower {
   // The newest version installed successfully; options.after_version before the first.
   int64_t installed_version() const;
 
-  // Waits until a version >= `version` is installed; false on timeout or after Stop().
+  // Waits until a version >= `version` is installed (true), the timeout passes or the follower
+  // stops first (false).
   bool WaitForVersion(int64_t version, absl::Duration timeout) const;
 
   // The last error (GetVersion, fetch or install); OK when the last attempt succeeded.
