@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "tools/chordctl/init_model_command.h"
 #include "tools/chordctl/reward_command.h"
 
 namespace chord::chordctl {
@@ -29,6 +30,7 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
 
   // Command groups; later ones (submit, watch, up, init-model, ...) are added the same way.
   AddRewardCommands(app, context);
+  AddInitModelCommand(app, context);
 
   try {
     app.parse(argc, argv);
