@@ -31,6 +31,10 @@ struct DistOptions {
   // Every collective and the rendezvous fail (DEADLINE_EXCEEDED) after this long, so a rank that
   // dies or hangs fails the step instead of blocking the group forever.
   absl::Duration timeout = absl::Seconds(300);
+  // Build the store and the backends even for a world of one, so that collectives really run
+  // through Gloo/NCCL (a single-GPU NCCL test, benchmarks). Needs a free master_port. Default
+  // false: a world of one needs no store and every collective returns at once.
+  bool single_rank_backend = false;
 };
 
 // Reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE and LOCAL_RANK from `env` (all optional: a

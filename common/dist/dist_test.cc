@@ -107,6 +107,24 @@ TEST(ProcessGroupTest, SingleRankIsANoOp) {
   EXPECT_EQ(bytes, "abc");
 }
 
+TEST(ProcessGroupTest, SingleRankBackendRunsRealCollectives) {
+  auto port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok());
+  DistOptions options;
+  options.master_port = *port;
+  options.single_rank_backend = true;
+  options.timeout = absl::Seconds(20);
+  auto group = ProcessGroup::Create(options);
+  ASSERT_TRUE(group.ok()) << group.status();
+  std::vector<at::Tensor> t{at::full({3}, 2.5f)};
+  ASSERT_TRUE((*group)->AllReduceSum(t).ok());
+  EXPECT_TRUE(at::equal(t[0], at::full({3}, 2.5f)));
+  ASSERT_TRUE((*group)->Broadcast(t, 0).ok());
+  ASSERT_TRUE((*group)->Barrier().ok());
+  // The call reaches the backend (which checks the root) instead of returning at once.
+  EXPECT_FALSE((*group)->Broadcast(t, /*root=*/1).ok());
+}
+
 #ifndef CHORD_WITH_CUDA
 TEST(ProcessGroupTest, NcclWithoutCudaBuildIsRefused) {
   DistOptions options = TwoRankOptions(0, 1, absl::Seconds(1));

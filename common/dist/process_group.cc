@@ -51,7 +51,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Create(const DistOpt
   }
   auto impl = std::make_unique<Impl>();
   impl->timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(options.timeout));
-  if (options.world_size == 1) {
+  if (options.world_size == 1 && !options.single_rank_backend) {
     return std::unique_ptr<ProcessGroup>(new ProcessGroup(options, std::move(impl)));
   }
 #ifndef CHORD_WITH_CUDA
@@ -131,7 +131,9 @@ absl::Status CollectiveError(const std::exception& e, absl::string_view op, int 
 }  // namespace
 
 absl::Status ProcessGroup::AllReduceSum(std::vector<at::Tensor>& tensors) {
-  if (options_.world_size == 1 || tensors.empty()) return absl::OkStatus();
+  if ((options_.world_size == 1 && !options_.single_rank_backend) || tensors.empty()) {
+    return absl::OkStatus();
+  }
   try {
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
@@ -156,7 +158,9 @@ absl::Status ProcessGroup::AllReduceSum(std::vector<at::Tensor>& tensors) {
 }
 
 absl::Status ProcessGroup::Broadcast(std::vector<at::Tensor>& tensors, int root) {
-  if (options_.world_size == 1 || tensors.empty()) return absl::OkStatus();
+  if ((options_.world_size == 1 && !options_.single_rank_backend) || tensors.empty()) {
+    return absl::OkStatus();
+  }
   try {
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
