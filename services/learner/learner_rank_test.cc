@@ -158,6 +158,12 @@ int RunWorker(const std::string& scenario) {
     }
     return 0;
   }
+  if (scenario == "bad_model") {
+    auto rank = LearnerRank::Create(LearnerRankOptions(), group->get());
+    if (!rank.ok()) return 14;
+    absl::Status status = (*rank)->LoadModel(model_dir + "/missing");
+    return status.code() == absl::StatusCode::kNotFound ? 0 : 15;
+  }
   // "die" / "hang": one step together, then the peer is gone or silent.
   auto rank = LoadedRank(group->get(), model_dir);
   if (!rank.ok() || !RunSteps(**rank, 1, 1).ok()) return 13;
@@ -451,6 +457,27 @@ TEST_F(LearnerRankTest, TwoProcessesMatchOneRank) {
   }
 }
 
+// A model folder that one rank cannot read fails every rank at once (no rank waits for a
+// broadcast that never comes).
+TEST_F(LearnerRankTest, ModelLoadFailureOnOneRankFailsAllRanks) {
+  auto port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok());
+  const std::string log = dir_.File("worker.log");
+  auto worker = StartWorker("bad_model", *port, log, {{"CHORD_LEARNER_TEST_MODEL", model_dir_}});
+  ASSERT_TRUE(worker.ok());
+  auto group = dist::ProcessGroup::Create(RankZeroOptions(*port, absl::Seconds(60)));
+  ASSERT_TRUE(group.ok()) << group.status();
+  auto rank = LearnerRank::Create(LearnerRankOptions(), group->get());
+  ASSERT_TRUE(rank.ok());
+  absl::Status status = (*rank)->LoadModel(model_dir_);
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("failed on rank(s) 1"));
+  EXPECT_FALSE((*rank)->has_model());
+  auto code = (*worker)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0) << WorkerLog(log);
+}
+
 // (e) A peer that dies mid-job fails the next step with a clear error instead of hanging.
 TEST_F(LearnerRankTest, DeadPeerFailsTheStep) {
   auto port = testing::PickFreePort();
@@ -471,6 +498,7 @@ TEST_F(LearnerRankTest, DeadPeerFailsTheStep) {
               AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded))
       << step.status();
   EXPECT_THAT(std::string(step.status().message()), HasSubstr("rank 0/2: all_reduce failed"));
+  std::printf("dead peer: %s\n", step.status().ToString().c_str());
 }
 
 // (e) A peer that hangs fails the step with DEADLINE_EXCEEDED after the group's timeout.
@@ -492,6 +520,7 @@ TEST_F(LearnerRankTest, HungPeerFailsTheStepWithinTheTimeout) {
   EXPECT_THAT(std::string(step.status().message()), HasSubstr("rank 0/2: all_reduce failed"));
   // Bounded by the group's timeout, not forever (generous margin for a loaded machine).
   EXPECT_LT(absl::Now() - start, absl::Seconds(120));
+  std::printf("hung peer: %s\n", step.status().ToString().c_str());
 }
 
 }  // namespace
