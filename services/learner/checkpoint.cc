@@ -118,7 +118,9 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> ListCheckpoints(
     if (ec == std::errc::no_such_file_or_directory) return found;
     return FsError("cannot list", parent, ec);
   }
-  for (const fs::directory_entry& entry : it) {
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return FsError("cannot list", parent, ec);
+    const fs::directory_entry& entry = *it;
     std::error_code type_ec;
     if (!entry.is_directory(type_ec)) continue;
     const std::optional<int64_t> step = ParseCheckpointName(entry.path().filename().string());
@@ -353,10 +355,8 @@ absl::Status PruneCheckpoints(const std::string& parent, int keep) {
   std::error_code ec;
   fs::directory_iterator it(parent, ec);
   if (!ec) {
-    for (const fs::directory_entry& entry : it) {
-      if (IsStagingLeftover(entry.path().filename().string())) {
-        doomed.push_back(entry.path().string());
-      }
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      if (IsStagingLeftover(it->path().filename().string())) doomed.push_back(it->path().string());
     }
   }
   for (const std::string& path : doomed) {
@@ -424,16 +424,19 @@ absl::Status CheckpointWriter::Commit(int64_t step) {
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) return FsError("cannot list", staging_, ec);
     const fs::directory_entry& entry = *it;
-    const std::string relative = fs::relative(entry.path(), staging_).generic_string();
-    if (entry.is_symlink()) {
+    const std::string relative = entry.path().lexically_relative(staging_).generic_string();
+    std::error_code type_ec;
+    const fs::file_status status = entry.symlink_status(type_ec);
+    if (type_ec) return FsError("cannot stat", entry.path().string(), type_ec);
+    if (fs::is_symlink(status)) {
       return absl::FailedPreconditionError(
           absl::StrCat(entry.path().string(), ": symbolic links cannot be checkpointed"));
     }
-    if (entry.is_directory()) {
+    if (fs::is_directory(status)) {
       folders.push_back(entry.path().string());
       continue;
     }
-    if (!entry.is_regular_file() || relative == kManifestFile) continue;
+    if (!fs::is_regular_file(status) || relative == kManifestFile) continue;
     ASSIGN_OR_RETURN(const FileDigest digest, DigestFile(entry.path().string(), /*sync=*/true));
     entries.push_back({relative, digest.bytes, digest.crc32c});
   }

@@ -304,7 +304,11 @@ absl::Status LearnerRank::SaveCheckpoint(const std::string& dir, const TrainerSt
   }
   absl::Status status = absl::OkStatus();
   if (rank() == 0) {
-    status = WriteCheckpoint(dir, state);
+    try {
+      status = WriteCheckpoint(dir, state);
+    } catch (const std::exception& e) {
+      status = TorchError(absl::StrCat(dir, ": writing the checkpoint"), e);
+    }
     if (status.ok()) {
       spdlog::info("checkpoint of step {} written to {}", state.step, dir);
     }
