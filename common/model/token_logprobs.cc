@@ -119,7 +119,7 @@ TokenLogprobsResult ChunkedTokenLogprobs(const torch::Tensor& hidden, const torc
                                          bool with_entropy, int64_t max_chunk_elements) {
   const int64_t chunk_rows = ChunkRows(weight.size(0), max_chunk_elements);
   const bool needs_graph =
-      torch::GradMode::is_enabled() && (hidden.requires_grad() || weight.requires_grad());
+      at::GradMode::is_enabled() && (hidden.requires_grad() || weight.requires_grad());
   if (!needs_graph) {
     return ForwardChunks(hidden, weight, targets, temperature, with_entropy, chunk_rows);
   }
