@@ -10,7 +10,8 @@
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, host, "0.0.0.0", "Interface the gRPC server binds (127.0.0.1 for local use)");
+ABSL_FLAG(std::string, host, "0.0.0.0",
+          "Interface the gRPC server binds (127.0.0.1 for local use)");
 ABSL_FLAG(int, port, 0, "gRPC port; 0 picks a free port (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound gRPC port is written to this file");
 ABSL_FLAG(std::string, metrics_host, "0.0.0.0", "Interface of the Prometheus /metrics endpoint");
@@ -43,8 +44,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
                                                    host->registry_));
     std::string port_file = absl::GetFlag(FLAGS_metrics_port_file);
     if (!port_file.empty()) {
-      RETURN_IF_ERROR(files::WriteFileAtomically(
-          port_file, absl::StrCat(host->metrics_server_->port(), "\n")));
+      RETURN_IF_ERROR(
+          files::WriteFileAtomically(port_file, absl::StrCat(host->metrics_server_->port(), "\n")));
     }
     spdlog::info("metrics on http://{}:{}/metrics", absl::GetFlag(FLAGS_metrics_host),
                  host->metrics_server_->port());

@@ -1,5 +1,6 @@
-// Raises small thread stack sizes requested through pthread_attr_setstacksize to a floor, for
-// this binary only.
+// Raises small thread stack sizes requested through pthread_attr_setstacksize to a floor, in the
+// binaries that link it (target chord_thread_stack_floor: every service binary that links LibTorch
+// and serves /metrics).
 //
 // Why: a process that links LibTorch with Debian's OpenBLAS (OpenMP build) and glog carries about
 // 105 KB of static thread-local storage (OpenBLAS 60 KB, glog 30 KB, LibTorch 10 KB, ...), and
@@ -7,8 +8,9 @@
 // prometheus-cpp's /metrics Exposer) creates its threads with a fixed 100 KB stack
 // (USE_STACK_SIZE), so pthread_create fails with EINVAL and the metrics endpoint cannot start
 // ("null context when constructing CivetServer"). The executable's definition interposes the
-// libc one for every library (exported with --export-dynamic-symbol, see CMakeLists.txt) and
-// forwards to it with at least kStackFloor bytes; larger requests are unchanged.
+// libc one for every library (exported with --export-dynamic-symbol, see
+// common/service/CMakeLists.txt) and forwards to it with at least kStackFloor bytes; larger
+// requests are unchanged.
 
 #include <dlfcn.h>
 #include <pthread.h>

@@ -1,0 +1,240 @@
+#include "services/learner/job_manager.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+#include "services/learner/job_spec.h"
+#include "spdlog/spdlog.h"
+
+namespace chord::learner {
+
+using chord::v1::JobState;
+using chord::v1::JobStatus;
+
+namespace {
+
+constexpr char kResumeReason[] = "learner restarted: resuming from the last checkpoint";
+
+bool IsFinal(JobState state) {
+  return state == chord::v1::JOB_STATE_SUCCEEDED || state == chord::v1::JOB_STATE_FAILED ||
+         state == chord::v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace
+
+JobManager::JobManager(JobManagerOptions options, DriverContext context)
+    : options_(std::move(options)), context_(std::move(context)) {
+  context_.on_event = [this] { NotifyEvents(); };
+  context_.state_dir = options_.state_dir;
+  context_.defaults = options_.defaults;
+}
+
+void JobManager::NotifyEvents() {
+  absl::MutexLock lock(&mu_);
+  ++event_epoch_;
+  events_changed_.SignalAll();
+}
+
+void JobManager::UpdateJobCounts() {
+  if (context_.metrics == nullptr) return;
+  for (JobState state :
+       {chord::v1::JOB_STATE_QUEUED, chord::v1::JOB_STATE_RUNNING, chord::v1::JOB_STATE_SUCCEEDED,
+        chord::v1::JOB_STATE_FAILED, chord::v1::JOB_STATE_CANCELLED}) {
+    auto jobs = context_.store->List(1 << 20, state);
+    if (!jobs.ok()) return;
+    std::string name = chord::v1::JobState_Name(state).substr(strlen("JOB_STATE_"));
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    context_.metrics->SetJobCount(name, static_cast<int64_t>(jobs->size()));
+  }
+}
+
+absl::StatusOr<JobStatus> JobManager::Submit(const std::string& spec_yaml,
+                                             const std::string& request_id,
+                                             const std::string& source) {
+  ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(spec_yaml, source.empty() ? "spec" : source));
+  bool created = false;
+  ASSIGN_OR_RETURN(JobStatus job,
+                   context_.store->Create(spec.name, spec_yaml, request_id, spec.steps, &created));
+  if (created) spdlog::info("job {} ({}) queued", job.job_id(), spec.name);
+  UpdateJobCounts();
+  NotifyEvents();
+  absl::MutexLock lock(&mu_);
+  wake_runner_.SignalAll();
+  return job;
+}
+
+absl::StatusOr<JobStatus> JobManager::Get(const std::string& job_id) {
+  return context_.store->Get(job_id);
+}
+
+absl::StatusOr<std::vector<JobStatus>> JobManager::List(int limit, JobState state) {
+  return context_.store->List(limit, state);
+}
+
+absl::StatusOr<JobStatus> JobManager::Cancel(const std::string& job_id, const std::string& reason) {
+  ASSIGN_OR_RETURN(JobStatus job, context_.store->Get(job_id));
+  std::string why = reason.empty() ? "cancelled by user" : reason;
+  if (IsFinal(job.state())) return job;
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_job_ == job_id && running_control_) {
+      running_control_->RequestCancel(why);
+      return job;
+    }
+  }
+  // Queued: nothing runs it yet. (If the runner picks it up in between, SetState refuses the
+  // QUEUED -> CANCELLED race only when it is already RUNNING; then cancel the run instead.)
+  absl::Status status = context_.store->SetState(job_id, chord::v1::JOB_STATE_CANCELLED, why);
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (running_job_ == job_id && running_control_) {
+      running_control_->RequestCancel(why);
+    } else {
+      return status;
+    }
+  }
+  UpdateJobCounts();
+  NotifyEvents();
+  return context_.store->Get(job_id);
+}
+
+absl::Status JobManager::Watch(const std::string& job_id, int64_t from_sequence,
+                               const std::function<bool(const chord::v1::JobEvent&)>& emit,
+                               const std::function<bool()>& stopped) {
+  RETURN_IF_ERROR(context_.store->Get(job_id).status());
+  int64_t next = std::max<int64_t>(from_sequence, 1);
+  while (true) {
+    int64_t epoch;
+    {
+      absl::MutexLock lock(&mu_);
+      epoch = event_epoch_;
+    }
+    ASSIGN_OR_RETURN(auto events, context_.store->Events(job_id, next));
+    for (const chord::v1::JobEvent& event : events) {
+      if (!emit(event)) return absl::CancelledError("watcher went away");
+      next = event.sequence() + 1;
+    }
+    ASSIGN_OR_RETURN(JobStatus job, context_.store->Get(job_id));
+    if (IsFinal(job.state())) {
+      // Events written between the read above and the state check are sent before ending.
+      ASSIGN_OR_RETURN(auto tail, context_.store->Events(job_id, next));
+      for (const chord::v1::JobEvent& event : tail) {
+        if (!emit(event)) return absl::CancelledError("watcher went away");
+      }
+      return absl::OkStatus();
+    }
+    if (shutting_down_) return absl::UnavailableError("learner shutting down");
+    if (stopped && stopped()) return absl::CancelledError("watcher went away");
+    absl::MutexLock lock(&mu_);
+    if (event_epoch_ == epoch) {
+      events_changed_.WaitWithTimeout(&mu_, absl::Seconds(1));
+    }
+  }
+}
+
+absl::Status JobManager::RequeueInterrupted() {
+  ASSIGN_OR_RETURN(auto running, context_.store->List(1 << 20, chord::v1::JOB_STATE_RUNNING));
+  for (const JobStatus& job : running) {
+    ASSIGN_OR_RETURN(auto events, context_.store->Events(job.job_id(), 0));
+    int resumes = 0;
+    for (const auto& event : events) {
+      if (event.type() == chord::v1::JOB_EVENT_STATE &&
+          absl::StrContains(event.message(), kResumeReason)) {
+        ++resumes;
+      }
+    }
+    if (resumes >= options_.max_resumes) {
+      RETURN_IF_ERROR(context_.store->SetState(
+          job.job_id(), chord::v1::JOB_STATE_FAILED,
+          absl::StrCat("interrupted by ", resumes + 1, " learner restarts; not resuming again")));
+      continue;
+    }
+    spdlog::info("job {} was running when the learner stopped: re-queued to resume", job.job_id());
+    RETURN_IF_ERROR(
+        context_.store->SetState(job.job_id(), chord::v1::JOB_STATE_QUEUED, kResumeReason));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobManager::NextQueuedJob() {
+  ASSIGN_OR_RETURN(auto queued, context_.store->List(1 << 20, chord::v1::JOB_STATE_QUEUED));
+  if (queued.empty()) return std::string();
+  // List is newest first: run the oldest.
+  return queued.back().job_id();
+}
+
+absl::Status JobManager::RunLoop() {
+  RETURN_IF_ERROR(RequeueInterrupted());
+  UpdateJobCounts();
+  while (!shutting_down_) {
+    ASSIGN_OR_RETURN(std::string job_id, NextQueuedJob());
+    if (job_id.empty()) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (!shutting_down_) wake_runner_.WaitWithTimeout(&mu_, options_.heartbeat_interval);
+      }
+      if (context_.ranks->world_size() > 1 && !shutting_down_) {
+        RETURN_IF_ERROR(context_.ranks->Heartbeat());
+      }
+      continue;
+    }
+    ASSIGN_OR_RETURN(JobStatus job, context_.store->Get(job_id));
+    auto spec = ParseJobSpec(job.spec_yaml(), job.name());
+    if (!spec.ok()) {
+      // Specs are validated at Submit; a store written by another version may still disagree.
+      RETURN_IF_ERROR(context_.store->SetState(job_id, chord::v1::JOB_STATE_FAILED,
+                                               std::string(spec.status().message())));
+      continue;
+    }
+    RETURN_IF_ERROR(context_.store->SetState(job_id, chord::v1::JOB_STATE_RUNNING, ""));
+    auto control = std::make_shared<JobControl>();
+    {
+      absl::MutexLock lock(&mu_);
+      running_job_ = job_id;
+      running_control_ = control;
+    }
+    UpdateJobCounts();
+    NotifyEvents();
+    ASSIGN_OR_RETURN(job, context_.store->Get(job_id));
+    JobOutcome outcome = RunJob(context_, job, *spec, control.get());
+    {
+      absl::MutexLock lock(&mu_);
+      running_job_.clear();
+      running_control_.reset();
+    }
+    if (shutting_down_ && outcome.state == chord::v1::JOB_STATE_CANCELLED &&
+        control->reason() == kResumeReason) {
+      // Stopped by Shutdown(): leave it resumable.
+      RETURN_IF_ERROR(context_.store->SetState(job_id, chord::v1::JOB_STATE_QUEUED, kResumeReason));
+    } else if (outcome.state == chord::v1::JOB_STATE_FAILED && context_.ranks->world_size() > 1 &&
+               !context_.ranks->Heartbeat().ok()) {
+      // The failure broke the rank group: the job resumes when the learner restarts.
+      RETURN_IF_ERROR(context_.store->SetState(
+          job_id, chord::v1::JOB_STATE_QUEUED,
+          absl::StrCat("rank group failed (", outcome.reason, "); ", kResumeReason)));
+      NotifyEvents();
+      return absl::UnavailableError(absl::StrCat("rank group broken: ", outcome.reason));
+    } else {
+      RETURN_IF_ERROR(context_.store->SetState(job_id, outcome.state, outcome.reason));
+    }
+    UpdateJobCounts();
+    NotifyEvents();
+  }
+  if (context_.ranks->world_size() > 1) {
+    absl::Status status = context_.ranks->Shutdown();
+    if (!status.ok()) spdlog::warn("telling ranks to stop: {}", status.ToString());
+  }
+  return absl::OkStatus();
+}
+
+void JobManager::Shutdown() {
+  shutting_down_ = true;
+  absl::MutexLock lock(&mu_);
+  if (running_control_) running_control_->RequestCancel(kResumeReason, /*checkpoint_first=*/true);
+  wake_runner_.SignalAll();
+  events_changed_.SignalAll();
+}
+
+}  // namespace chord::learner

@@ -1,0 +1,83 @@
+#pragma once
+
+// The learner's job service core (rank 0): accepts jobs, keeps them in the job store, runs them one
+// at a time on the rank group, streams their events, and resumes the running job after a restart.
+// Knows nothing of gRPC (grpc_service.h adapts it).
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "chord/v1/learner.pb.h"
+#include "services/learner/driver.h"
+#include "services/learner/job_store.h"
+
+namespace chord::learner {
+
+struct JobManagerOptions {
+  // Jobs write under <state_dir>/jobs/<id>/.
+  std::string state_dir;
+  // Service addresses for specs that do not name them.
+  ServiceDefaults defaults;
+  // Idle ranks > 0 get a heartbeat this often (must be well under the group timeout).
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  // A job interrupted by learner restarts more often than this fails instead of resuming again.
+  int max_resumes = 3;
+};
+
+class JobManager {
+ public:
+  // `context` pointers must outlive the manager; context.on_event is set by the manager.
+  JobManager(JobManagerOptions options, DriverContext context);
+
+  // Validates the spec (INVALID_ARGUMENT listing every problem), stores the job QUEUED, wakes the
+  // runner. Idempotent for the same non-empty request_id.
+  absl::StatusOr<chord::v1::JobStatus> Submit(const std::string& spec_yaml,
+                                              const std::string& request_id,
+                                              const std::string& source);
+  absl::StatusOr<chord::v1::JobStatus> Get(const std::string& job_id);
+  absl::StatusOr<std::vector<chord::v1::JobStatus>> List(int limit, chord::v1::JobState state);
+  // A queued job becomes CANCELLED at once; a running one is stopped at the next phase boundary
+  // (in-flight generation is aborted) and becomes CANCELLED. A finished job is returned unchanged.
+  absl::StatusOr<chord::v1::JobStatus> Cancel(const std::string& job_id, const std::string& reason);
+  // Calls `emit` with the job's events from `from_sequence` on, waiting for new ones, until the job
+  // has ended and every event was sent (OK), `emit` returns false or `stopped` returns true
+  // (CANCELLED), or the manager shuts down (UNAVAILABLE).
+  absl::Status Watch(const std::string& job_id, int64_t from_sequence,
+                     const std::function<bool(const chord::v1::JobEvent&)>& emit,
+                     const std::function<bool()>& stopped);
+
+  // Runs queued jobs until Shutdown(). Re-queues jobs left RUNNING by an earlier process first.
+  // Returns OK after Shutdown(), or the error that broke the rank group (the process should exit
+  // non-zero so that all ranks restart; the interrupted job stays resumable).
+  absl::Status RunLoop();
+
+  // Stops RunLoop: a running job is stopped at its next phase boundary and left QUEUED (it
+  // resumes from its last checkpoint when a learner starts again).
+  void Shutdown();
+
+ private:
+  absl::StatusOr<std::string> NextQueuedJob();
+  absl::Status RequeueInterrupted();
+  void NotifyEvents();
+  void UpdateJobCounts();
+
+  JobManagerOptions options_;
+  DriverContext context_;
+  std::atomic<bool> shutting_down_{false};
+
+  absl::Mutex mu_;
+  absl::CondVar wake_runner_;
+  absl::CondVar events_changed_;
+  int64_t event_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string running_job_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<JobControl> running_control_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace chord::learner

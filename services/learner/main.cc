@@ -1,0 +1,174 @@
+// chord-learner: one process per data-parallel rank (torchrun's MASTER_ADDR, MASTER_PORT, RANK,
+// WORLD_SIZE). Rank 0 hosts the JobService and the WeightService and drives jobs; ranks > 0
+// follow rank 0's commands. Every rank serves health and /metrics.
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/config/flag_config.h"
+#include "common/dist/dist_options.h"
+#include "common/dist/process_group.h"
+#include "common/rpc/server_runner.h"
+#include "common/service/service_host.h"
+#include "common/status/status_macros.h"
+#include "common/weights/grpc_service.h"
+#include "common/weights/weight_publisher.h"
+#include "services/learner/driver.h"
+#include "services/learner/grpc_service.h"
+#include "services/learner/job_manager.h"
+#include "services/learner/job_store.h"
+#include "services/learner/learner_rank.h"
+#include "services/learner/metrics.h"
+#include "services/learner/rank_coordinator.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, state_dir, "",
+          "Directory of the job store, job outputs and checkpoints (required on rank 0)");
+ABSL_FLAG(std::string, expert_buffer, "", "Default chord-expert-buffer address (host:port)");
+ABSL_FLAG(std::string, reward, "", "Default chord-reward address (host:port)");
+ABSL_FLAG(std::vector<std::string>, rollout_workers, {},
+          "Default chord-rollout-worker addresses (comma-separated host:port)");
+ABSL_FLAG(std::string, device, "cpu", "Training device: cpu, or cuda (uses cuda:LOCAL_RANK)");
+ABSL_FLAG(std::string, backend, "", "Collective backend: gloo or nccl (default: nccl on cuda)");
+ABSL_FLAG(double, dist_timeout_s, 300,
+          "A collective (or the rendezvous) that waits longer for a peer rank fails");
+ABSL_FLAG(double, heartbeat_s, 10, "Idle heartbeat period from rank 0 to the other ranks");
+ABSL_FLAG(int, torch_threads, 0, "LibTorch intra-op threads (0 = LibTorch's default)");
+ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps for fetchers");
+ABSL_FLAG(int, max_resumes, 3, "Learner restarts a job survives before it is failed");
+ABSL_FLAG(std::string, auth_token, "",
+          "If set, JobService calls must carry 'authorization: Bearer <token>' "
+          "(default: $CHORD_TOKEN)");
+
+namespace chord::learner {
+namespace {
+
+absl::Status Run() {
+  ASSIGN_OR_RETURN(dist::DistOptions dist_options, dist::DistOptionsFromProcessEnv());
+  std::string host_name =
+      dist_options.world_size > 1 ? absl::StrCat("learner-", dist_options.rank) : "learner";
+  ASSIGN_OR_RETURN(auto host, service::ServiceHost::Create(host_name));
+  if (absl::GetFlag(FLAGS_torch_threads) > 0) {
+    torch::set_num_threads(absl::GetFlag(FLAGS_torch_threads));
+  }
+  LearnerRankOptions rank_options;
+  std::string device = absl::GetFlag(FLAGS_device);
+  if (device == "cuda") {
+    rank_options.device = torch::Device(torch::kCUDA, dist_options.local_rank);
+    dist_options.backend = dist::Backend::kNccl;
+  } else if (device != "cpu") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--device: must be cpu or cuda, got \"", device, "\""));
+  }
+  if (!absl::GetFlag(FLAGS_backend).empty()) {
+    ASSIGN_OR_RETURN(dist_options.backend, dist::ParseBackend(absl::GetFlag(FLAGS_backend)));
+  }
+  dist_options.timeout = absl::Seconds(absl::GetFlag(FLAGS_dist_timeout_s));
+
+  std::string token = absl::GetFlag(FLAGS_auth_token);
+  if (token.empty() && std::getenv("CHORD_TOKEN") != nullptr) token = std::getenv("CHORD_TOKEN");
+
+  if (dist_options.world_size > 1) {
+    spdlog::info("rank {}/{}: joining the group at {}:{}", dist_options.rank,
+                 dist_options.world_size, dist_options.master_addr, dist_options.master_port);
+  }
+  ASSIGN_OR_RETURN(auto group, dist::ProcessGroup::Create(dist_options));
+  ASSIGN_OR_RETURN(auto rank, LearnerRank::Create(rank_options, group.get()));
+
+  if (dist_options.rank != 0) {
+    // A follower: serve health and metrics, execute rank 0's commands.
+    JobServiceImpl job_service(nullptr, token, dist_options.rank);
+    ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(host->server_options(), {&job_service}));
+    std::atomic<bool> done{false};
+    absl::Status result;
+    std::thread follower([&] {
+      result = RunFollower(group.get(), rank.get());
+      done = true;
+    });
+    // Signals are blocked in every thread; a helper thread turns one into an exit.
+    std::thread signals([&] {
+      int sig = rpc::WaitForTerminationSignal();
+      spdlog::info("rank {}: signal {}: stopping", dist_options.rank, sig);
+      runner->Shutdown();
+      std::_Exit(0);
+    });
+    signals.detach();
+    follower.join();
+    runner->Shutdown();
+    if (!result.ok()) {
+      spdlog::error("rank {}: {}", dist_options.rank, result.ToString());
+      return result;
+    }
+    return absl::OkStatus();
+  }
+
+  std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  if (state_dir.empty()) return absl::InvalidArgumentError("--state_dir: required on rank 0");
+  ASSIGN_OR_RETURN(auto store, JobStore::Open(state_dir + "/jobs.db"));
+  ASSIGN_OR_RETURN(auto versions, WeightVersionCounter::Open(state_dir + "/weight_version"));
+  weights::PublisherOptions publisher_options;
+  publisher_options.keep_versions = absl::GetFlag(FLAGS_keep_weight_versions);
+  publisher_options.registry = &host->registry();
+  ASSIGN_OR_RETURN(auto publisher, weights::WeightPublisher::Create(publisher_options));
+  LearnerMetrics metrics(host->registry());
+  RankCoordinator coordinator(group.get(), rank.get());
+
+  DriverContext context;
+  context.store = store.get();
+  context.ranks = &coordinator;
+  context.publisher = publisher.get();
+  context.versions = versions.get();
+  context.metrics = &metrics;
+  JobManagerOptions manager_options;
+  manager_options.state_dir = state_dir;
+  manager_options.defaults.expert_buffer = absl::GetFlag(FLAGS_expert_buffer);
+  manager_options.defaults.reward = absl::GetFlag(FLAGS_reward);
+  manager_options.defaults.rollout_workers = absl::GetFlag(FLAGS_rollout_workers);
+  manager_options.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
+  manager_options.max_resumes = absl::GetFlag(FLAGS_max_resumes);
+  JobManager manager(manager_options, context);
+
+  JobServiceImpl job_service(&manager, token, 0);
+  weights::WeightServiceOptions weight_options;
+  weight_options.max_message_bytes =
+      static_cast<uint64_t>(host->server_options().max_send_message_bytes);
+  ASSIGN_OR_RETURN(auto weight_service,
+                   weights::WeightServiceImpl::Create(publisher.get(), weight_options));
+  ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(host->server_options(),
+                                                         {&job_service, weight_service.get()}));
+  std::thread signals([&] {
+    int sig = rpc::WaitForTerminationSignal();
+    spdlog::info("signal {}: stopping (a running job is checkpointed and resumes on restart)", sig);
+    manager.Shutdown();
+  });
+  signals.detach();
+  absl::Status loop = manager.RunLoop();
+  publisher->Close();
+  runner->Shutdown();
+  return loop;
+}
+
+}  // namespace
+}  // namespace chord::learner
+
+int main(int argc, char** argv) {
+  chord::rpc::BlockTerminationSignals();
+  auto args = chord::config::ParseFlagsWithConfig(
+      argc, argv,
+      "chord-learner: CHORD training ranks; rank 0 serves the JobService and WeightService.\n"
+      "Usage: chord-learner --state_dir DIR [--expert_buffer H:P --reward H:P "
+      "--rollout_workers H:P,...]");
+  if (!args.ok()) return chord::service::ExitCode(args.status(), "chord-learner");
+  if (args->size() > 1) {
+    return chord::service::ExitCode(
+        absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", (*args)[1], "\"")),
+        "chord-learner");
+  }
+  return chord::service::ExitCode(chord::learner::Run(), "chord-learner");
+}

@@ -1,0 +1,41 @@
+#pragma once
+
+// Prometheus families of chord-learner (docs/metrics.md lists them all).
+
+#include <map>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace chord::learner {
+
+class LearnerMetrics {
+ public:
+  explicit LearnerMetrics(prometheus::Registry& registry);
+
+  // A completed training step: its metrics map (docs/metrics.md) and phase timings.
+  void RecordStep(const std::string& job_id, const std::map<std::string, double>& metrics);
+  void RecordEval(const std::string& job_id, const std::map<std::string, double>& metrics);
+  // Number of jobs in `state` (JOB_STATE_* name without the prefix, lower case).
+  void SetJobCount(const std::string& state, int64_t count);
+  void RecordResends(int64_t n);
+  void SetWeightVersion(int64_t version);
+
+ private:
+  prometheus::Family<prometheus::Gauge>& step_metric_;
+  prometheus::Family<prometheus::Gauge>& eval_metric_;
+  prometheus::Counter& steps_;
+  prometheus::Histogram& step_seconds_;
+  prometheus::Family<prometheus::Histogram>& phase_seconds_;
+  prometheus::Family<prometheus::Gauge>& jobs_;
+  prometheus::Counter& resends_;
+  prometheus::Gauge& weight_version_;
+  prometheus::Counter& trained_tokens_;
+  prometheus::Counter& generated_tokens_;
+};
+
+}  // namespace chord::learner
