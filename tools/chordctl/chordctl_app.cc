@@ -5,8 +5,12 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "tools/chordctl/datasets_command.h"
+#include "tools/chordctl/eval_command.h"
 #include "tools/chordctl/init_model_command.h"
+#include "tools/chordctl/job_commands.h"
 #include "tools/chordctl/reward_command.h"
+#include "tools/chordctl/up_command.h"
 
 namespace chord::chordctl {
 
@@ -28,9 +32,13 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
           "SECONDS")
       ->capture_default_str();
 
-  // Command groups; later ones (submit, watch, up, init-model, ...) are added the same way.
-  AddRewardCommands(app, context);
+  // Command groups, each in its own file.
+  AddJobCommands(app, context);
+  AddUpDownCommands(app, context);
   AddInitModelCommand(app, context);
+  AddDatasetsCommands(app, context);
+  AddEvalCommand(app, context);
+  AddRewardCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,8 @@
 //   2  usage error: bad flags or arguments, including arguments a service rejects as
 //      INVALID_ARGUMENT
 //   3  not found (a file, a job, ...)
+//   4  the watched job ended CANCELLED (`watch`, `submit --watch`)
+// A watched job that ended FAILED exits 1.
 // Errors are printed as one line on stderr: "chordctl: error: <what>".
 
 #include <iosfwd>
@@ -26,6 +28,7 @@ enum ExitCode : int {
   kExitRuntimeError = 1,
   kExitUsageError = 2,
   kExitNotFound = 3,
+  kExitJobCancelled = 4,
 };
 
 // The exit code for a failed status: INVALID_ARGUMENT -> 2, NOT_FOUND -> 3, others -> 1.
@@ -38,6 +41,10 @@ struct CliContext {
   std::ostream* err = nullptr;
   // Where `-` arguments read from (stdin in the binary).
   std::istream* in = nullptr;
+  // True when `out` / `err` are terminals (progress bars, `\r` updates). Default false: plain
+  // lines, as for files and pipes.
+  bool out_is_tty = false;
+  bool err_is_tty = false;
   // --timeout: seconds every RPC may take, retries included (default 30).
   double timeout_s = 30.0;
   // Set by the command that ran.

@@ -1,5 +1,7 @@
 // chordctl: the user's command-line client of Chord. See docs/chordctl.md.
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "tools/chordctl/chordctl_app.h"
@@ -9,5 +11,7 @@ int main(int argc, char** argv) {
   context.out = &std::cout;
   context.err = &std::cerr;
   context.in = &std::cin;
+  context.out_is_tty = isatty(STDOUT_FILENO) == 1;
+  context.err_is_tty = isatty(STDERR_FILENO) == 1;
   return chord::chordctl::RunChordctl(argc, argv, context);
 }

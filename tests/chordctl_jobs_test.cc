@@ -1,0 +1,289 @@
+// chordctl end to end against the real services: `chordctl up --detach` starts chord-expert-buffer,
+// chord-reward, two chord-rollout-workers and chord-learner on a temp state directory (the tiny
+// model from `init-model`, a small arithmetic dataset from `datasets make`); then chordctl runs as
+// a process: submit a tiny job and watch it to SUCCEEDED, get/list/logs show it, a queued job and
+// a running job are cancelled, an invalid spec lists its problems (exit 2), unknown jobs and
+// missing files exit 3, `eval` scores the job's output model, and `chordctl down` stops every pid.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/child_process.h"
+#include "tools/chordctl/local_cluster.h"
+
+namespace chord {
+namespace {
+
+using ::chord::testing::CommandResult;
+using ::chord::testing::RunCommand;
+
+class ChordctlJobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = dir_.File("state");
+    model_ = dir_.File("model");
+    data_ = dir_.File("data");
+  }
+
+  void TearDown() override {
+    // Whatever happened, nothing may outlive the test.
+    absl::StatusOr<chordctl::ClusterRecord> record = chordctl::ReadClusterRecord(state_);
+    if (record.ok()) {
+      std::vector<const chordctl::ServiceRecord*> services;
+      for (const auto& s : record->services) services.push_back(&s);
+      chordctl::StopProcesses(services, absl::Seconds(20));
+    }
+  }
+
+  // Runs chordctl with `args` (shell words) against the test's cluster (CHORD_STATE_DIR), with
+  // the learner's token in the environment (CHORD_TOKEN: the learner started by `up` inherits it
+  // and then requires it on every job call).
+  CommandResult Chordctl(const std::string& args, absl::Duration timeout = absl::Seconds(120)) {
+    return RunCommand(absl::StrCat("CHORD_STATE_DIR=", state_, " CHORD_TOKEN=", kToken, " ",
+                                   chordctl_, " ", args),
+                      timeout);
+  }
+
+  static constexpr char kToken[] = "test-token-1";
+
+  // Writes a job spec over the test's model and datasets with the given extra YAML lines.
+  std::string WriteSpec(const std::string& name, const std::string& body) {
+    std::string path = dir_.File(name + ".yaml");
+    std::ofstream(path) << "name: " << name << "\n"
+                        << "model: " << model_ << "\n"
+                        << "datasets:\n"
+                        << "  tasks: {path: " << data_ << "/tasks.jsonl}\n"
+                        << "  expert: {path: " << data_ << "/expert.jsonl}\n"
+                        << "  eval: {path: " << data_ << "/eval.jsonl}\n"
+                        << "verifier: arithmetic\n"
+                        << "sampling: {max_new_tokens: 16}\n"
+                        << "eval: {max_samples: 8, max_new_tokens: 16}\n"
+                        << body;
+    return path;
+  }
+
+  nlohmann::json GetJson(const std::string& job_id) {
+    CommandResult get = Chordctl("get --json " + job_id);
+    EXPECT_EQ(get.exit_code, 0) << get.output;
+    return nlohmann::json::parse(get.output, nullptr, /*allow_exceptions=*/false);
+  }
+
+  testing::TempDir dir_;
+  std::string state_, model_, data_;
+  const std::string chordctl_ = testing::BinaryPath("chordctl");
+};
+
+std::string Trimmed(const std::string& text) {
+  return std::string(absl::StripAsciiWhitespace(text));
+}
+
+// The value of the "KEY   value" line of `chordctl get` ("" when absent).
+std::string SummaryField(const std::string& summary, const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(summary, '\n')) {
+    if (absl::ConsumePrefix(&line, key + " ")) return Trimmed(std::string(line));
+  }
+  return "";
+}
+
+TEST_F(ChordctlJobsTest, JobsEndToEnd) {
+  CommandResult run = Chordctl("init-model --out " + model_);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = Chordctl(absl::StrCat("datasets make arithmetic --out ", data_,
+                              " --tasks 200 --expert 200 --eval 20 --seed 5"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  run = Chordctl(
+      absl::StrCat("up --detach --state-dir ", state_, " --model ", model_, " --rollout-workers 2"),
+      absl::Seconds(240));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "export CHORD_LEARNER_ADDRESS=127.0.0.1:"))
+      << run.output;
+  absl::StatusOr<chordctl::ClusterRecord> cluster = chordctl::ReadClusterRecord(state_);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_EQ(cluster->services.size(), 5u);
+  EXPECT_EQ(cluster->supervisor_pid, 0);
+  for (const auto& s : cluster->services) {
+    EXPECT_TRUE(chordctl::IsSameProcess(s.pid, s.binary, s.start_time)) << s.name;
+    EXPECT_TRUE(absl::StrContains(run.output, s.address)) << s.name;
+  }
+  const std::string learner = cluster->LearnerAddress();
+
+  // The learner requires the token: without it every job call fails (exit 1); --token works too.
+  run = RunCommand(
+      absl::StrCat("env -u CHORD_TOKEN CHORD_STATE_DIR=", state_, " ", chordctl_, " list"));
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "chordctl: error: List: missing or wrong token"))
+      << run.output;
+  run = RunCommand(absl::StrCat("env -u CHORD_TOKEN ", chordctl_, " list --address ", learner,
+                                " --token ", kToken));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+
+  // A second cluster in the same state directory is refused.
+  CommandResult again = Chordctl(absl::StrCat("up --detach --state-dir ", state_));
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_TRUE(absl::StrContains(again.output, "already running")) << again.output;
+
+  // A long job, a second one queued behind it (jobs run one at a time), then a tiny one.
+  std::string tiny_spec = WriteSpec("tiny",
+                                    "steps: 3\ntrain_batch_size: 8\nsave_interval: 2\n"
+                                    "algorithm: {variant: chord-phi, repeat_times: 4, lr: 1e-3}\n");
+  std::string long_spec = WriteSpec("long",
+                                    "steps: 1000\ntrain_batch_size: 8\n"
+                                    "algorithm: {variant: chord-phi, repeat_times: 4}\n");
+  run = Chordctl("submit " + long_spec + " --set name=long-running --address " + learner);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string running = Trimmed(run.output);
+  ASSERT_FALSE(running.empty());
+  run = Chordctl("submit " + long_spec + " --request-id long-1");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string queued = Trimmed(run.output);
+  // The same request id returns the same job.
+  run = Chordctl("submit " + long_spec + " --request-id long-1");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(Trimmed(run.output), queued);
+  // A queued job is cancelled at once.
+  run = Chordctl("cancel " + queued + " --reason 'not needed'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, "job " + queued + " CANCELLED\n");
+  // A running job stops at its next phase boundary; its watch ends with exit code 4.
+  absl::Time deadline = absl::Now() + absl::Seconds(120);
+  nlohmann::json running_status;
+  do {
+    running_status = GetJson(running);
+    if (running_status.value("step", 0) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (absl::Now() < deadline);
+  ASSERT_EQ(running_status["state"], "RUNNING") << running_status.dump();
+  EXPECT_EQ(running_status["name"], "long-running");
+  run = Chordctl("cancel " + running);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = Chordctl("watch " + running);
+  EXPECT_EQ(run.exit_code, 4) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "job " + running + " CANCELLED at step "))
+      << run.output;
+  EXPECT_EQ(GetJson(running)["state"], "CANCELLED");
+
+  run = Chordctl("submit " + tiny_spec);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string tiny = Trimmed(run.output);
+
+  // Watch the tiny job to its end: plain lines (not a terminal), exit 0.
+  run = RunCommand(absl::StrCat("CHORD_LEARNER_ADDRESS=", learner, " CHORD_TOKEN=", kToken, " ",
+                                chordctl_, " watch ", tiny),
+                   absl::Seconds(180));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "state RUNNING")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "eval at step 0: accuracy ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "step 3/3 reward ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "checkpoint at step 2: ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "eval at step 3: accuracy ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "job " + tiny + " SUCCEEDED in ")) << run.output;
+  EXPECT_EQ(run.output.find('\r'), std::string::npos);
+
+  nlohmann::json status = GetJson(tiny);
+  EXPECT_EQ(status["state"], "SUCCEEDED");
+  EXPECT_EQ(status["step"], 3);
+  EXPECT_EQ(status["name"], "tiny");
+  const std::string output_model = status["output_model"].get<std::string>();
+  EXPECT_TRUE(std::filesystem::exists(output_model + "/config.json")) << output_model;
+  EXPECT_TRUE(status["eval_metrics"].contains("eval_accuracy")) << status.dump();
+  run = Chordctl("get " + tiny);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(SummaryField(run.output, "state"), "SUCCEEDED") << run.output;
+  EXPECT_EQ(SummaryField(run.output, "output"), output_model) << run.output;
+
+  run = Chordctl("list");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::vector<std::string> lines = absl::StrSplit(run.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << run.output;  // newest first
+  EXPECT_TRUE(absl::StartsWith(lines[0], "ID ")) << run.output;
+  EXPECT_TRUE(absl::StartsWith(lines[1], tiny) && absl::StrContains(lines[1], "SUCCEEDED  3/3"))
+      << run.output;
+  EXPECT_TRUE(absl::StartsWith(lines[2], queued) && absl::StrContains(lines[2], "CANCELLED"))
+      << run.output;
+  EXPECT_TRUE(absl::StartsWith(lines[3], running) && absl::StrContains(lines[3], "CANCELLED"))
+      << run.output;
+  run = Chordctl("list --state cancelled --json");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  nlohmann::json cancelled = nlohmann::json::parse(run.output);
+  ASSERT_EQ(cancelled.size(), 2u) << run.output;
+  EXPECT_EQ(cancelled[0]["job_id"], queued);
+  EXPECT_EQ(cancelled[0]["reason"], "not needed");
+  EXPECT_EQ(cancelled[1]["job_id"], running);
+
+  run = Chordctl("logs " + tiny);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, " step 1/3 ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, " state SUCCEEDED")) << run.output;
+  for (absl::string_view line : absl::StrSplit(run.output, '\n', absl::SkipEmpty())) {
+    // "YYYY-MM-DD HH:MM:SS.mmm <event>"
+    ASSERT_GT(line.size(), 24u) << line;
+    EXPECT_EQ(line[4], '-') << line;
+    EXPECT_EQ(line[10], ' ') << line;
+    EXPECT_EQ(line[19], '.') << line;
+  }
+  run = Chordctl("logs --json " + tiny);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  int64_t expected_sequence = 1;
+  for (absl::string_view line : absl::StrSplit(run.output, '\n', absl::SkipEmpty())) {
+    nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(event.is_discarded()) << line;
+    EXPECT_EQ(event["sequence"], expected_sequence++) << line;
+  }
+
+  // The cancelled job's watch ends with exit code 4.
+  run = Chordctl("watch " + queued);
+  EXPECT_EQ(run.exit_code, 4) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "was cancelled: not needed")) << run.output;
+
+  // Errors: an invalid spec lists every problem (exit 2); unknown job and missing file exit 3.
+  std::string invalid = dir_.File("invalid.yaml");
+  std::ofstream(invalid) << "name: bad\nmodel: /m\nsteps: 0\ntrain_batch_sise: 8\n"
+                         << "datasets: {tasks: {path: /t.jsonl}}\n";
+  run = Chordctl("submit " + invalid);
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "steps")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "train_batch_sise")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, invalid + ":")) << run.output;
+  run = Chordctl("get no-such-job");
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+  run = Chordctl("watch no-such-job");
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+  run = Chordctl("submit " + dir_.File("missing.yaml"));
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+  EXPECT_EQ(run.output,
+            "chordctl: error: " + dir_.File("missing.yaml") + ": no such job spec file\n");
+
+  // eval scores the trained model in-process.
+  run = Chordctl(absl::StrCat("eval --model ", output_model, " --data ", data_,
+                              "/eval.jsonl --max-samples 8 --max-new-tokens 16"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StartsWith(run.output, "accuracy ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "/8)")) << run.output;
+
+  // down stops every process and removes cluster.json.
+  run = Chordctl(absl::StrCat("down --state-dir ", state_));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "stopped 5 service processes")) << run.output;
+  for (const auto& s : cluster->services) {
+    EXPECT_FALSE(chordctl::InspectProcess(s.pid).running) << s.name << " pid " << s.pid;
+  }
+  EXPECT_FALSE(std::filesystem::exists(state_ + "/cluster.json"));
+  run = Chordctl(absl::StrCat("down --state-dir ", state_));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "nothing to stop")) << run.output;
+}
+
+}  // namespace
+}  // namespace chord

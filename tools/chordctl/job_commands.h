@@ -1,0 +1,49 @@
+#pragma once
+
+// The job commands: talk to the learner's JobService (rank 0).
+//
+//   chordctl submit FILE [--set KEY.PATH=VALUE]... [--request-id ID] [--watch [--plain]] [--json]
+//   chordctl get ID [--json]
+//   chordctl list [--state STATE] [--limit N] [--json]
+//   chordctl cancel ID [--reason TEXT]
+//   chordctl watch ID [--plain]
+//   chordctl logs ID [--follow] [--json]
+//
+// Every command takes --address HOST:PORT (default $CHORD_LEARNER_ADDRESS, else the learner of
+// the local cluster recorded in $CHORD_STATE_DIR/cluster.json or ./.chord/cluster.json) and
+// --token TOKEN (default $CHORD_TOKEN; sent as "authorization: Bearer <token>").
+// Exit codes (cli_context.h): an unknown job or a missing spec file is 3, a spec the server
+// rejects is 2 (every problem printed), `watch` ends with 0 (SUCCEEDED), 1 (FAILED) or 4
+// (CANCELLED).
+
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "tools/chordctl/cli_context.h"
+#include "tools/chordctl/job_client.h"
+
+namespace chord::chordctl {
+
+// --address / --token of the job commands.
+struct LearnerArgs {
+  std::string address;
+  std::string token;
+};
+
+// Adds --address (env CHORD_LEARNER_ADDRESS) and --token (env CHORD_TOKEN) to `command`.
+void AddLearnerOptions(CLI::App* command, LearnerArgs* args);
+
+// The learner address to use: `args.address`, else the local cluster's (cluster.json in the
+// default state directory). INVALID_ARGUMENT saying how to give one when there is none.
+absl::StatusOr<std::string> ResolveLearnerAddress(const LearnerArgs& args);
+
+// A JobClient for the resolved address with the context's deadlines and the token.
+absl::StatusOr<std::unique_ptr<JobClient>> MakeJobClient(const LearnerArgs& args,
+                                                         const CliContext& context);
+
+// Adds submit, get, list, cancel, watch and logs to `app`. `context` must outlive the parse.
+void AddJobCommands(CLI::App& app, CliContext& context);
+
+}  // namespace chord::chordctl

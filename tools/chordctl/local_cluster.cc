@@ -1,0 +1,770 @@
+#include "tools/chordctl/local_cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/files/file_io.h"
+#include "common/model/tiny_preset.h"
+#include "common/rpc/channel.h"
+#include "nlohmann/json.hpp"
+
+extern char** environ;
+
+namespace chord::chordctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kExpertBuffer[] = "chord-expert-buffer";
+constexpr char kReward[] = "chord-reward";
+constexpr char kRolloutWorker[] = "chord-rollout-worker";
+constexpr char kLearner[] = "chord-learner";
+
+bool IsLearner(const ServiceRecord& service) {
+  return service.name == "learner" || absl::StartsWith(service.name, "learner-");
+}
+
+std::string Canonical(const std::string& path) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(path, ec);
+  return ec ? fs::absolute(path, ec).lexically_normal().string() : canonical.string();
+}
+
+// Reaps `pid` if it is an exited child of this process (harmless otherwise). Returns true and
+// the wait status when it was reaped now.
+bool Reap(pid_t pid, int* wait_status) {
+  int status = 0;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r == pid) {
+    if (wait_status != nullptr) *wait_status = status;
+    return true;
+  }
+  return false;
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  }
+  return absl::StrCat("wait status ", status);
+}
+
+// Replaces (or appends) "--flag=value" in argv.
+void SetFlag(std::vector<std::string>* argv, const std::string& flag, const std::string& value) {
+  std::string prefix = flag + "=";
+  for (std::string& arg : *argv) {
+    if (absl::StartsWith(arg, prefix)) {
+      arg = prefix + value;
+      return;
+    }
+  }
+  argv->push_back(prefix + value);
+}
+
+int PortOf(const std::string& address) {
+  int port = 0;
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return 0;
+  return absl::SimpleAtoi(address.substr(colon + 1), &port) ? port : 0;
+}
+
+}  // namespace
+
+std::string ClusterRecord::LearnerAddress() const {
+  for (const ServiceRecord& service : services) {
+    if (service.name == "learner" || service.name == "learner-0") return service.address;
+  }
+  return "";
+}
+
+const ServiceRecord* ClusterRecord::Find(const std::string& name) const {
+  for (const ServiceRecord& service : services) {
+    if (service.name == name) return &service;
+  }
+  return nullptr;
+}
+
+std::string ClusterRecordPath(const std::string& state_dir) { return state_dir + "/cluster.json"; }
+
+std::string ClusterRecordToJson(const ClusterRecord& record) {
+  nlohmann::json services = nlohmann::json::array();
+  for (const ServiceRecord& s : record.services) {
+    services.push_back({{"name", s.name},
+                        {"binary", s.binary},
+                        {"pid", s.pid},
+                        {"start_time", s.start_time},
+                        {"address", s.address},
+                        {"metrics_port", s.metrics_port},
+                        {"log", s.log},
+                        {"argv", s.argv},
+                        {"env", s.env}});
+  }
+  nlohmann::json out = {{"state_dir", record.state_dir},
+                        {"created_unix_ms", record.created_unix_ms},
+                        {"learner_address", record.LearnerAddress()},
+                        {"supervisor", nullptr},
+                        {"services", services}};
+  if (record.supervisor_pid > 0) {
+    out["supervisor"] = {{"pid", record.supervisor_pid},
+                         {"start_time", record.supervisor_start_time},
+                         {"binary", record.supervisor_binary}};
+  }
+  return out.dump(2) + "\n";
+}
+
+absl::StatusOr<ClusterRecord> ClusterRecordFromJson(const std::string& text,
+                                                    const std::string& source) {
+  ClusterRecord record;
+  try {
+    nlohmann::json json = nlohmann::json::parse(text);
+    record.state_dir = json.at("state_dir").get<std::string>();
+    record.created_unix_ms = json.value("created_unix_ms", int64_t{0});
+    if (json.contains("supervisor") && json["supervisor"].is_object()) {
+      const nlohmann::json& sup = json["supervisor"];
+      record.supervisor_pid = sup.at("pid").get<pid_t>();
+      record.supervisor_start_time = sup.value("start_time", uint64_t{0});
+      record.supervisor_binary = sup.value("binary", std::string());
+    }
+    for (const nlohmann::json& s : json.at("services")) {
+      ServiceRecord service;
+      service.name = s.at("name").get<std::string>();
+      service.binary = s.at("binary").get<std::string>();
+      service.pid = s.at("pid").get<pid_t>();
+      service.start_time = s.value("start_time", uint64_t{0});
+      service.address = s.value("address", std::string());
+      service.metrics_port = s.value("metrics_port", -1);
+      service.log = s.value("log", std::string());
+      if (s.contains("argv")) service.argv = s["argv"].get<std::vector<std::string>>();
+      if (s.contains("env")) service.env = s["env"].get<std::map<std::string, std::string>>();
+      if (service.pid <= 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(source, ": services[", service.name, "].pid: must be > 0"));
+      }
+      record.services.push_back(std::move(service));
+    }
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not a cluster record: ", e.what()));
+  }
+  return record;
+}
+
+absl::StatusOr<ClusterRecord> ReadClusterRecord(const std::string& state_dir) {
+  std::string path = ClusterRecordPath(state_dir);
+  absl::StatusOr<std::string> text = files::ReadFile(path);
+  if (!text.ok()) return text.status();
+  return ClusterRecordFromJson(*text, path);
+}
+
+absl::Status WriteClusterRecord(const ClusterRecord& record) {
+  return files::WriteFileAtomically(ClusterRecordPath(record.state_dir),
+                                    ClusterRecordToJson(record));
+}
+
+std::string DefaultStateDir() {
+  const char* env = std::getenv("CHORD_STATE_DIR");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(".chord");
+}
+
+ProcessInfo InspectProcess(pid_t pid) {
+  ProcessInfo info;
+  if (pid <= 0) return info;
+  std::ifstream stat_file(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!stat_file || !std::getline(stat_file, stat)) return info;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return info;
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 1), ' ', absl::SkipWhitespace());
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  if (fields.size() < 20) return info;
+  char state = fields[0].empty() ? '?' : fields[0][0];
+  info.running = state != 'Z' && state != 'X' && state != 'x';
+  absl::SimpleAtoi(fields[19], &info.start_time);
+  char buffer[4096];
+  ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), buffer, sizeof(buffer) - 1);
+  if (n > 0) {
+    absl::string_view exe(buffer, static_cast<size_t>(n));
+    // A binary replaced while it runs (a rebuild) reads "<path> (deleted)".
+    absl::ConsumeSuffix(&exe, " (deleted)");
+    info.executable = std::string(exe);
+  }
+  return info;
+}
+
+bool IsSameProcess(pid_t pid, const std::string& binary, uint64_t start_time) {
+  ProcessInfo info = InspectProcess(pid);
+  if (!info.running) return false;
+  if (start_time != 0 && info.start_time != start_time) return false;
+  return info.executable == binary || info.executable == Canonical(binary);
+}
+
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
+                                   const std::map<std::string, std::string>& env,
+                                   const std::string& log_path) {
+  if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("empty command");
+  // Everything the child needs is prepared before fork: after it, the child (a copy of a
+  // multi-threaded process) may only make async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    if (env.count(entry.substr(0, entry.find('='))) == 0) env_strings.push_back(entry);
+  }
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> env_ptrs;
+  for (std::string& s : env_strings) env_ptrs.push_back(s.data());
+  env_ptrs.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> arg_ptrs;
+  for (std::string& s : args) arg_ptrs.push_back(s.data());
+  arg_ptrs.push_back(nullptr);
+
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    return absl::InternalError(absl::StrCat(log_path, ": cannot open: ", std::strerror(errno)));
+  }
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int error_pipe[2];
+  if (null_fd < 0 || pipe2(error_pipe, O_CLOEXEC) != 0) {
+    int saved = errno;
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(saved)));
+  }
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    int saved = errno;
+    close(log_fd);
+    close(null_fd);
+    close(error_pipe[0]);
+    close(error_pipe[1]);
+    return absl::InternalError(absl::StrCat("fork: ", std::strerror(saved)));
+  }
+  if (pid == 0) {
+    setsid();
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2}) {
+      signal(sig, SIG_DFL);
+    }
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    for (int fd = 3; fd < max_fd; ++fd) {
+      if (fd != error_pipe[1]) close(fd);
+    }
+    execve(arg_ptrs[0], arg_ptrs.data(), env_ptrs.data());
+    int error = errno;
+    ssize_t ignored = write(error_pipe[1], &error, sizeof(error));
+    (void)ignored;
+    _exit(127);
+  }
+  close(log_fd);
+  close(null_fd);
+  close(error_pipe[1]);
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(error_pipe[0], &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  close(error_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof(child_errno))) {
+    waitpid(pid, nullptr, 0);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot run ", argv[0], ": ", std::strerror(child_errno)));
+  }
+  return pid;
+}
+
+int StopProcesses(const std::vector<const ServiceRecord*>& services, absl::Duration grace,
+                  const std::function<void(const std::string&)>& note) {
+  std::vector<const ServiceRecord*> alive;
+  for (const ServiceRecord* s : services) {
+    Reap(s->pid, nullptr);
+    if (IsSameProcess(s->pid, s->binary, s->start_time)) alive.push_back(s);
+  }
+  for (const ServiceRecord* s : alive) kill(s->pid, SIGTERM);
+  auto still_running = [&alive] {
+    std::vector<const ServiceRecord*> running;
+    for (const ServiceRecord* s : alive) {
+      Reap(s->pid, nullptr);
+      if (IsSameProcess(s->pid, s->binary, s->start_time)) running.push_back(s);
+    }
+    return running;
+  };
+  absl::Time deadline = absl::Now() + grace;
+  std::vector<const ServiceRecord*> running = still_running();
+  while (!running.empty() && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    running = still_running();
+  }
+  for (const ServiceRecord* s : running) {
+    if (note) {
+      note(absl::StrCat(s->name, " (pid ", s->pid, ") did not stop within ",
+                        absl::FormatDuration(grace), " of SIGTERM: killed"));
+    }
+    kill(s->pid, SIGKILL);
+  }
+  absl::Time kill_deadline = absl::Now() + absl::Seconds(10);
+  while (!running.empty() && absl::Now() < kill_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::vector<const ServiceRecord*> next;
+    for (const ServiceRecord* s : running) {
+      Reap(s->pid, nullptr);
+      if (IsSameProcess(s->pid, s->binary, s->start_time)) next.push_back(s);
+    }
+    running = std::move(next);
+  }
+  return static_cast<int>(alive.size());
+}
+
+std::string TailOfFile(const std::string& path, int lines) {
+  absl::StatusOr<std::string> text = files::ReadFile(path);
+  if (!text.ok() || lines <= 0) return "";
+  std::string body(absl::StripTrailingAsciiWhitespace(*text));
+  size_t pos = body.size();
+  for (int i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
+    pos = body.rfind('\n', pos - 1);
+  }
+  return pos == std::string::npos ? body : body.substr(pos + 1);
+}
+
+absl::StatusOr<int> PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int saved = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", std::strerror(saved)));
+  }
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// --- LocalCluster ---------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
+    const LocalClusterOptions& options, bool detached) {
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir: empty");
+  if (options.rollout_workers < 1) {
+    return absl::InvalidArgumentError("--rollout-workers: must be >= 1");
+  }
+  if (options.learner_ranks < 1) return absl::InvalidArgumentError("--learner-ranks: must be >= 1");
+  if (options.torch_threads < 0) return absl::InvalidArgumentError("--torch-threads: must be >= 0");
+  std::unique_ptr<LocalCluster> cluster(new LocalCluster(options));
+  std::error_code ec;
+  cluster->options_.state_dir = fs::absolute(options.state_dir, ec).lexically_normal().string();
+  while (cluster->options_.state_dir.size() > 1 && cluster->options_.state_dir.back() == '/') {
+    cluster->options_.state_dir.pop_back();
+  }
+  cluster->record_.state_dir = cluster->options_.state_dir;
+  absl::Status started = cluster->StartAll(detached);
+  if (!started.ok()) {
+    cluster->Stop();
+    return started;
+  }
+  return cluster;
+}
+
+LocalCluster::~LocalCluster() {
+  if (!stopped_) Stop();
+}
+
+void LocalCluster::Note(const std::string& line) const {
+  if (options_.progress) options_.progress(line);
+}
+
+std::string LocalCluster::PortFile(const std::string& name, bool metrics) const {
+  return absl::StrCat(options_.state_dir, "/run/", name, metrics ? ".metrics_port" : ".port");
+}
+
+std::string LocalCluster::LogPath(const std::string& name) const {
+  return absl::StrCat(options_.state_dir, "/logs/", name, ".log");
+}
+
+absl::Status LocalCluster::WriteRecord() {
+  absl::Status written = WriteClusterRecord(record_);
+  if (written.ok()) record_written_ = true;
+  return written;
+}
+
+absl::Status LocalCluster::StartAll(bool detached) {
+  const std::string& dir = options_.state_dir;
+  std::error_code ec;
+  for (const char* sub : {"", "/logs", "/run", "/learner", "/expert-buffer"}) {
+    fs::create_directories(dir + sub, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, sub, ": cannot create: ", ec.message()));
+    }
+  }
+
+  // One cluster per state directory.
+  absl::StatusOr<ClusterRecord> existing = ReadClusterRecord(dir);
+  if (existing.ok()) {
+    std::vector<std::string> alive;
+    for (const ServiceRecord& s : existing->services) {
+      if (IsSameProcess(s.pid, s.binary, s.start_time)) {
+        alive.push_back(absl::StrCat(s.name, " pid ", s.pid));
+      }
+    }
+    if (existing->supervisor_pid > 0 &&
+        IsSameProcess(existing->supervisor_pid, existing->supervisor_binary,
+                      existing->supervisor_start_time)) {
+      alive.push_back(absl::StrCat("chordctl up pid ", existing->supervisor_pid));
+    }
+    if (!alive.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a local cluster is already running from ", dir, " (", absl::StrJoin(alive, ", "),
+          "); stop it with `chordctl down --state-dir ", dir, "`"));
+    }
+    Note(absl::StrCat("replacing the stale ", ClusterRecordPath(dir), " (its processes are gone)"));
+  } else if (existing.status().code() != absl::StatusCode::kNotFound) {
+    Note(absl::StrCat("replacing the unreadable ", ClusterRecordPath(dir), ": ",
+                      existing.status().message()));
+  }
+  fs::remove(ClusterRecordPath(dir), ec);
+
+  for (const char* binary : {kExpertBuffer, kReward, kRolloutWorker, kLearner}) {
+    std::string path = absl::StrCat(options_.bin_dir, "/", binary);
+    if (access(path.c_str(), X_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat(
+          path, ": not found or not executable (build it, e.g. `cmake --build build --target ",
+          binary, "`, or pass --bin-dir)"));
+    }
+  }
+
+  std::string model_dir = options_.model_dir;
+  if (model_dir.empty()) {
+    model_dir = dir + "/model";
+    if (!fs::exists(model_dir + "/config.json", ec)) {
+      model::TinyPresetOptions tiny;
+      tiny.overwrite = true;
+      absl::Status written = model::WriteTinyModel(model_dir, tiny);
+      if (!written.ok()) return written;
+      Note(absl::StrCat("wrote the tiny model to ", model_dir));
+    }
+  } else {
+    model_dir = fs::absolute(model_dir, ec).lexically_normal().string();
+    if (!fs::exists(model_dir + "/config.json", ec)) {
+      return absl::NotFoundError(absl::StrCat("--model ", model_dir,
+                                              ": no config.json (a Hugging Face model folder; "
+                                              "`chordctl init-model --out DIR` writes one)"));
+    }
+  }
+
+  record_.created_unix_ms = absl::ToUnixMillis(absl::Now());
+  if (!detached) {
+    record_.supervisor_pid = getpid();
+    ProcessInfo self = InspectProcess(getpid());
+    record_.supervisor_start_time = self.start_time;
+    record_.supervisor_binary = self.executable;
+  }
+
+  Launch expert_buffer;
+  expert_buffer.name = "expert-buffer";
+  expert_buffer.binary = kExpertBuffer;
+  expert_buffer.args = {"--state_dir=" + dir + "/expert-buffer"};
+  Launch reward;
+  reward.name = "reward";
+  reward.binary = kReward;
+  absl::Status status = StartGroup({expert_buffer, reward});
+  if (!status.ok()) return status;
+  status = StartLearnerAndWorkers(model_dir);
+  if (!status.ok()) return status;
+  return WriteRecord();
+}
+
+absl::Status LocalCluster::StartLearnerAndWorkers(const std::string& model_dir) {
+  const std::string threads = absl::StrCat("--torch_threads=", options_.torch_threads);
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<int> learner_port = PickFreePort();
+    if (!learner_port.ok()) return learner_port.status();
+    int master_port = 0;
+    if (options_.learner_ranks > 1) {
+      absl::StatusOr<int> picked = PickFreePort();
+      if (!picked.ok()) return picked.status();
+      master_port = *picked;
+    }
+    std::vector<Launch> workers;
+    for (int i = 0; i < options_.rollout_workers; ++i) {
+      Launch worker;
+      worker.name = absl::StrCat("rollout-worker-", i);
+      worker.binary = kRolloutWorker;
+      worker.args = {"--model=" + model_dir,
+                     absl::StrCat("--weight_source=127.0.0.1:", *learner_port), threads};
+      worker.args.insert(worker.args.end(), options_.worker_args.begin(),
+                         options_.worker_args.end());
+      workers.push_back(std::move(worker));
+    }
+    absl::Status status = StartGroup(workers);
+    if (!status.ok()) return status;
+    std::vector<std::string> worker_addresses;
+    for (const ServiceRecord& s : record_.services) {
+      if (absl::StartsWith(s.name, "rollout-worker-")) worker_addresses.push_back(s.address);
+    }
+    status = StartGroup(LearnerLaunches(*learner_port, master_port, worker_addresses, {}));
+    if (status.ok()) return status;
+    if (status.code() != absl::StatusCode::kAborted || attempt == kAttempts) return status;
+    Note(absl::StrCat("the learner could not listen on its picked port(s) (taken meanwhile); ",
+                      "starting the rollout workers and the learner again (attempt ", attempt + 1,
+                      " of ", kAttempts, ")"));
+    StopWhere([](const ServiceRecord& s) {
+      return IsLearner(s) || absl::StartsWith(s.name, "rollout-worker-");
+    });
+  }
+}
+
+std::vector<LocalCluster::Launch> LocalCluster::LearnerLaunches(
+    int grpc_port, int master_port, const std::vector<std::string>& worker_addresses,
+    const std::vector<const ServiceRecord*>& previous) const {
+  const ServiceRecord* expert_buffer = record_.Find("expert-buffer");
+  const ServiceRecord* reward = record_.Find("reward");
+  std::vector<Launch> launches;
+  const int ranks = options_.learner_ranks;
+  for (int rank = 0; rank < ranks; ++rank) {
+    Launch learner;
+    learner.name = ranks == 1 ? "learner" : absl::StrCat("learner-", rank);
+    learner.binary = kLearner;
+    learner.args = {absl::StrCat("--torch_threads=", options_.torch_threads)};
+    if (rank == 0) {
+      learner.args.push_back("--state_dir=" + options_.state_dir + "/learner");
+      learner.args.push_back("--expert_buffer=" + (expert_buffer ? expert_buffer->address : ""));
+      learner.args.push_back("--reward=" + (reward ? reward->address : ""));
+      learner.args.push_back("--rollout_workers=" + absl::StrJoin(worker_addresses, ","));
+      learner.port = grpc_port;
+    }
+    for (const ServiceRecord* p : previous) {
+      if (p->name == learner.name) {
+        learner.port = PortOf(p->address);
+        learner.metrics_port = std::max(0, p->metrics_port);
+      }
+    }
+    learner.args.insert(learner.args.end(), options_.learner_args.begin(),
+                        options_.learner_args.end());
+    learner.env = {{"RANK", absl::StrCat(rank)},
+                   {"LOCAL_RANK", absl::StrCat(rank)},
+                   {"WORLD_SIZE", absl::StrCat(ranks)}};
+    if (ranks > 1) {
+      learner.env["MASTER_ADDR"] = "127.0.0.1";
+      learner.env["MASTER_PORT"] = absl::StrCat(master_port);
+    }
+    launches.push_back(std::move(learner));
+  }
+  return launches;
+}
+
+absl::Status LocalCluster::StartGroup(const std::vector<Launch>& launches) {
+  std::vector<size_t> indices;
+  for (const Launch& launch : launches) {
+    ServiceRecord s;
+    s.name = launch.name;
+    s.binary = Canonical(absl::StrCat(options_.bin_dir, "/", launch.binary));
+    s.log = LogPath(launch.name);
+    s.argv = {s.binary,
+              "--host=127.0.0.1",
+              absl::StrCat("--port=", launch.port),
+              "--port_file=" + PortFile(launch.name, false),
+              "--metrics_host=127.0.0.1",
+              absl::StrCat("--metrics_port=", launch.metrics_port),
+              "--metrics_port_file=" + PortFile(launch.name, true)};
+    s.argv.insert(s.argv.end(), launch.args.begin(), launch.args.end());
+    s.env = launch.env;
+    s.env["OMP_WAIT_POLICY"] = "PASSIVE";
+    std::error_code ec;
+    fs::remove(PortFile(s.name, false), ec);
+    fs::remove(PortFile(s.name, true), ec);
+    absl::StatusOr<pid_t> pid = SpawnProcess(s.argv, s.env, s.log);
+    if (!pid.ok()) return pid.status();
+    s.pid = *pid;
+    s.start_time = InspectProcess(s.pid).start_time;
+    record_.services.push_back(std::move(s));
+    indices.push_back(record_.services.size() - 1);
+  }
+  absl::Time deadline = absl::Now() + options_.start_timeout;
+  for (size_t index : indices) {
+    ServiceRecord& s = record_.services[index];
+    // Port files: written once the server listens.
+    int ports[2] = {0, 0};
+    for (int which = 0; which < 2; ++which) {
+      const std::string file = PortFile(s.name, which == 1);
+      while (true) {
+        absl::StatusOr<std::string> text = files::ReadFile(file);
+        if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &ports[which]) &&
+            ports[which] > 0) {
+          break;
+        }
+        int wait_status = 0;
+        if (Reap(s.pid, &wait_status)) {
+          std::string tail = TailOfFile(s.log, 15);
+          std::string message =
+              absl::StrCat(s.name, " exited (", DescribeWaitStatus(wait_status),
+                           ") before it served; last lines of ", s.log, ":\n", tail);
+          // A port picked up front and taken meanwhile: the caller may retry with new ports.
+          bool port_taken = absl::StrContains(absl::AsciiStrToLower(tail), "in use");
+          return port_taken ? absl::AbortedError(message) : absl::UnavailableError(message);
+        }
+        if (options_.should_stop && options_.should_stop()) {
+          return absl::CancelledError("interrupted while the services were starting");
+        }
+        if (absl::Now() >= deadline) {
+          return absl::DeadlineExceededError(
+              absl::StrCat(s.name, " wrote no port to ", file, " within ",
+                           absl::FormatDuration(options_.start_timeout), "; last lines of ", s.log,
+                           ":\n", TailOfFile(s.log, 15)));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      }
+    }
+    s.address = absl::StrCat("127.0.0.1:", ports[0]);
+    s.metrics_port = ports[1];
+    // Pin the ports chosen, so that a restart comes back on the same ones.
+    SetFlag(&s.argv, "--port", absl::StrCat(ports[0]));
+    SetFlag(&s.argv, "--metrics_port", absl::StrCat(ports[1]));
+    absl::Duration left = std::max(deadline - absl::Now(), absl::Seconds(1));
+    absl::Status serving =
+        rpc::WaitForServing(rpc::MakeChannel(s.address, rpc::ClientOptions()), s.address, left);
+    if (!serving.ok()) {
+      return absl::Status(serving.code(),
+                          absl::StrCat(s.name, ": ", serving.message(), "; last lines of ", s.log,
+                                       ":\n", TailOfFile(s.log, 15)));
+    }
+    Note(absl::StrCat("started ", s.name, " (pid ", s.pid, ") on ", s.address));
+  }
+  return absl::OkStatus();
+}
+
+void LocalCluster::StopWhere(const std::function<bool(const ServiceRecord&)>& select) {
+  std::vector<const ServiceRecord*> learners, others;
+  for (const ServiceRecord& s : record_.services) {
+    if (!select(s)) continue;
+    (IsLearner(s) ? learners : others).push_back(&s);
+  }
+  auto note = [this](const std::string& line) { Note(line); };
+  StopProcesses(learners, options_.stop_grace, note);
+  StopProcesses(others, options_.stop_grace, note);
+  std::vector<ServiceRecord> kept;
+  for (ServiceRecord& s : record_.services) {
+    if (!select(s)) kept.push_back(std::move(s));
+  }
+  record_.services = std::move(kept);
+}
+
+void LocalCluster::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  StopWhere([](const ServiceRecord&) { return true; });
+  // Remove cluster.json only when this cluster wrote it (a refused start leaves the running
+  // cluster's record alone).
+  absl::StatusOr<ClusterRecord> on_disk = ReadClusterRecord(options_.state_dir);
+  if (record_written_ && on_disk.ok() && on_disk->created_unix_ms == record_.created_unix_ms) {
+    std::error_code ec;
+    fs::remove(ClusterRecordPath(options_.state_dir), ec);
+  }
+}
+
+void LocalCluster::Detach() { stopped_ = true; }
+
+absl::Status LocalCluster::RestartLearnerRanks() {
+  std::vector<ServiceRecord> previous_records;
+  std::vector<std::string> worker_addresses;
+  for (const ServiceRecord& s : record_.services) {
+    if (IsLearner(s)) previous_records.push_back(s);
+    if (absl::StartsWith(s.name, "rollout-worker-")) worker_addresses.push_back(s.address);
+  }
+  std::vector<const ServiceRecord*> previous;
+  for (const ServiceRecord& s : previous_records) previous.push_back(&s);
+  StopWhere(IsLearner);
+  int master_port = 0;
+  if (options_.learner_ranks > 1) {
+    absl::StatusOr<int> picked = PickFreePort();
+    if (!picked.ok()) return picked.status();
+    master_port = *picked;
+  }
+  int grpc_port = 0;
+  for (const ServiceRecord* p : previous) {
+    if (p->name == "learner" || p->name == "learner-0") grpc_port = PortOf(p->address);
+  }
+  return StartGroup(LearnerLaunches(grpc_port, master_port, worker_addresses, previous));
+}
+
+absl::Status LocalCluster::RestartService(ServiceRecord* service) {
+  ServiceRecord s = *service;
+  record_.services.erase(record_.services.begin() + (service - record_.services.data()));
+  Launch launch;
+  launch.name = s.name;
+  launch.binary = fs::path(s.binary).filename().string();
+  launch.port = PortOf(s.address);
+  launch.metrics_port = std::max(0, s.metrics_port);
+  // The service's own flags: everything after the shared host/port flags.
+  for (size_t i = 7; i < s.argv.size(); ++i) launch.args.push_back(s.argv[i]);
+  launch.env = s.env;
+  launch.env.erase("OMP_WAIT_POLICY");
+  return StartGroup({launch});
+}
+
+absl::Status LocalCluster::Supervise(const std::function<bool()>& should_stop, int max_restarts) {
+  int restarts = 0;
+  while (!should_stop()) {
+    for (size_t i = 0; i < record_.services.size(); ++i) {
+      ServiceRecord& s = record_.services[i];
+      int wait_status = 0;
+      if (!Reap(s.pid, &wait_status)) continue;
+      std::string what =
+          absl::StrCat(s.name, " (pid ", s.pid, ") exited with ", DescribeWaitStatus(wait_status),
+                       "; last lines of ", s.log, ":\n", TailOfFile(s.log, 10));
+      if (restarts >= max_restarts) {
+        return absl::UnavailableError(absl::StrCat(what, "\nnot restarted: ", restarts,
+                                                   " restart(s) already (--max-restarts)"));
+      }
+      ++restarts;
+      Note(absl::StrCat(what, "\nrestarting ",
+                        IsLearner(s) ? std::string("the learner rank(s)") : s.name,
+                        " on the same port(s) (restart ", restarts, " of ", max_restarts, ")"));
+      absl::Status restarted = IsLearner(s) ? RestartLearnerRanks() : RestartService(&s);
+      if (!restarted.ok()) return restarted;
+      absl::Status written = WriteRecord();
+      if (!written.ok()) return written;
+      break;  // the records moved: scan again
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace chord::chordctl
