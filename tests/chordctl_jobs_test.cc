@@ -5,7 +5,11 @@
 // a running job are cancelled, an invalid spec lists its problems (exit 2), unknown jobs and
 // missing files exit 3, `eval` scores the job's output model, and `chordctl down` stops every pid.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -283,6 +288,54 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   run = Chordctl(absl::StrCat("down --state-dir ", state_));
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "nothing to stop")) << run.output;
+}
+
+// The learner's port is picked before the workers start; if another process takes it meanwhile,
+// the learner cannot listen and `up` starts the workers and the learner again on a new port.
+TEST(LocalClusterPortTest, RetriesWhenThePickedPortIsTaken) {
+  testing::TempDir dir;
+  int busy_fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(busy_fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(busy_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(busy_fd, 1), 0);
+  ASSERT_EQ(getsockname(busy_fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int busy = ntohs(addr.sin_port);
+
+  chordctl::LocalClusterOptions options;
+  options.state_dir = dir.File("state");
+  options.bin_dir = std::filesystem::path(testing::BinaryPath("chordctl")).parent_path().string();
+  options.rollout_workers = 1;
+  int picks = 0;
+  options.pick_port = [&picks, busy]() -> absl::StatusOr<int> {
+    return ++picks == 1 ? busy : chordctl::PickFreePort();
+  };
+  std::vector<std::string> notes;
+  options.progress = [&notes](const std::string& line) { notes.push_back(line); };
+  absl::StatusOr<std::unique_ptr<chordctl::LocalCluster>> cluster =
+      chordctl::LocalCluster::Start(options, /*detached=*/false);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  EXPECT_EQ(picks, 2);
+  std::string all = absl::StrJoin(notes, "\n");
+  EXPECT_TRUE(absl::StrContains(all, "could not listen on its picked port")) << all;
+  const chordctl::ClusterRecord record = (*cluster)->record();
+  EXPECT_NE(record.LearnerAddress(), absl::StrCat("127.0.0.1:", busy));
+  ASSERT_EQ(record.services.size(), 4u);
+  EXPECT_EQ(chordctl::ReadClusterRecord(options.state_dir)->supervisor_pid, getpid());
+  const chordctl::ServiceRecord* worker = record.Find("rollout-worker-0");
+  ASSERT_NE(worker, nullptr);
+  EXPECT_TRUE(absl::StrContains(absl::StrJoin(worker->argv, " "),
+                                "--weight_source=" + record.LearnerAddress()));
+
+  (*cluster)->Stop();
+  for (const auto& s : record.services) {
+    EXPECT_FALSE(chordctl::InspectProcess(s.pid).running) << s.name;
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.state_dir + "/cluster.json"));
+  close(busy_fd);
 }
 
 }  // namespace

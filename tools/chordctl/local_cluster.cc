@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -277,8 +278,19 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
     dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
-    for (int fd = 3; fd < max_fd; ++fd) {
-      if (fd != error_pipe[1]) close(fd);
+    // Every other descriptor is closed (close_range where the kernel has it: one call).
+    const int keep = error_pipe[1];
+#ifdef SYS_close_range
+    bool closed = keep < 3 ? syscall(SYS_close_range, 3, ~0U, 0) == 0
+                           : syscall(SYS_close_range, 3, keep - 1, 0) == 0 &&
+                                 syscall(SYS_close_range, keep + 1, ~0U, 0) == 0;
+#else
+    bool closed = false;
+#endif
+    if (!closed) {
+      for (int fd = 3; fd < max_fd; ++fd) {
+        if (fd != keep) close(fd);
+      }
     }
     execve(arg_ptrs[0], arg_ptrs.data(), env_ptrs.data());
     int error = errno;
@@ -512,12 +524,13 @@ absl::Status LocalCluster::StartAll(bool detached) {
 absl::Status LocalCluster::StartLearnerAndWorkers(const std::string& model_dir) {
   const std::string threads = absl::StrCat("--torch_threads=", options_.torch_threads);
   constexpr int kAttempts = 3;
+  auto pick = options_.pick_port ? options_.pick_port : PickFreePort;
   for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<int> learner_port = PickFreePort();
+    absl::StatusOr<int> learner_port = pick();
     if (!learner_port.ok()) return learner_port.status();
     int master_port = 0;
     if (options_.learner_ranks > 1) {
-      absl::StatusOr<int> picked = PickFreePort();
+      absl::StatusOr<int> picked = pick();
       if (!picked.ok()) return picked.status();
       master_port = *picked;
     }

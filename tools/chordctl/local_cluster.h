@@ -161,6 +161,9 @@ struct LocalClusterOptions {
   absl::Duration start_timeout = absl::Seconds(120);
   // Grace period of a stop before SIGKILL. Default 30 s.
   absl::Duration stop_grace = absl::Seconds(30);
+  // Picks the ports chosen up front (the learner's gRPC port, the rendezvous port). Default:
+  // PickFreePort. Tests inject a busy port to exercise the retry.
+  std::function<absl::StatusOr<int>()> pick_port;
   // Polled while waiting; returning true aborts the start (CANCELLED). Default: never.
   std::function<bool()> should_stop;
   // Receives one line per notable thing ("started reward (pid 123) on 127.0.0.1:4567").

@@ -5,6 +5,7 @@
 
 #include "tools/chordctl/local_cluster.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -163,6 +164,21 @@ TEST(ProcessTest, SpawnRedirectsOutputSetsEnvironmentAndStartsASession) {
   std::vector<std::string> fields =
       absl::StrSplit(line.substr(line.rfind(')') + 2), ' ', absl::SkipEmpty());
   EXPECT_EQ(fields[3], absl::StrCat(shell->record.pid)) << line;
+}
+
+TEST(ProcessTest, NoOtherDescriptorIsInherited) {
+  TempDir dir;
+  // A descriptor without close-on-exec, as a careless library might leave one.
+  int leaked = dup2(open("/dev/null", O_RDONLY), 57);
+  ASSERT_EQ(leaked, 57);
+  std::string log = dir.path() + "/fds.log";
+  std::unique_ptr<Spawned> shell =
+      Spawn({Which("sh"), "-c", "ls /proc/$$/fd; echo done; exec sleep 30"}, log);
+  close(leaked);
+  ASSERT_TRUE(WaitForFileContaining(log, "done"));
+  std::vector<std::string> fds = absl::StrSplit(*files::ReadFile(log), '\n', absl::SkipEmpty());
+  fds.pop_back();  // "done"
+  for (const std::string& fd : fds) EXPECT_TRUE(fd == "0" || fd == "1" || fd == "2") << fd;
 }
 
 TEST(ProcessTest, ExecFailureIsAnError) {
