@@ -323,11 +323,17 @@ int StopProcesses(const std::vector<const ServiceRecord*>& services, absl::Durat
     if (IsSameProcess(s->pid, s->binary, s->start_time)) alive.push_back(s);
   }
   for (const ServiceRecord* s : alive) kill(s->pid, SIGTERM);
-  auto still_running = [&alive] {
+  // Once signalled, a process counts as gone only when it is reaped, a zombie or replaced (another
+  // start time): its /proc/PID/exe link vanishes early in exit, while it still tears down.
+  auto not_gone = [](const ServiceRecord* s) {
+    Reap(s->pid, nullptr);
+    ProcessInfo info = InspectProcess(s->pid);
+    return info.running && (s->start_time == 0 || info.start_time == s->start_time);
+  };
+  auto still_running = [&alive, &not_gone] {
     std::vector<const ServiceRecord*> running;
     for (const ServiceRecord* s : alive) {
-      Reap(s->pid, nullptr);
-      if (IsSameProcess(s->pid, s->binary, s->start_time)) running.push_back(s);
+      if (not_gone(s)) running.push_back(s);
     }
     return running;
   };
@@ -349,8 +355,7 @@ int StopProcesses(const std::vector<const ServiceRecord*>& services, absl::Durat
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::vector<const ServiceRecord*> next;
     for (const ServiceRecord* s : running) {
-      Reap(s->pid, nullptr);
-      if (IsSameProcess(s->pid, s->binary, s->start_time)) next.push_back(s);
+      if (not_gone(s)) next.push_back(s);
     }
     running = std::move(next);
   }
