@@ -27,7 +27,9 @@ function(chord_add_binary name)
 endfunction()
 
 # chord_add_test(NAME SRCS ... DEPS ... [LABELS ...] [TIMEOUT s] [RESOURCE_LOCK name])
-# A GoogleTest binary registered with ctest as one test (gtest runs its cases).
+# A GoogleTest binary registered with ctest as one test (gtest runs its cases). Tests run with
+# OMP_WAIT_POLICY=PASSIVE: ctest runs tests side by side on few cores, where spinning OpenMP
+# threads slow LibTorch down 10-40x (measured, docs/operations.md).
 # Label `gpu` for tests that need a GPU (skipped unless CHORD_WITH_CUDA), `slow` for long ones.
 function(chord_add_test name)
   if(NOT CHORD_BUILD_TESTS)
@@ -44,7 +46,7 @@ function(chord_add_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
-    ENVIRONMENT "CHORD_BIN_DIR=${PROJECT_BINARY_DIR}/bin;CHORD_SOURCE_DIR=${PROJECT_SOURCE_DIR};${ARG_ENV}")
+    ENVIRONMENT "CHORD_BIN_DIR=${PROJECT_BINARY_DIR}/bin;CHORD_SOURCE_DIR=${PROJECT_SOURCE_DIR};OMP_WAIT_POLICY=PASSIVE;${ARG_ENV}")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()

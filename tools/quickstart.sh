@@ -81,16 +81,25 @@ status=0
 "$CHORDCTL" logs "$JOB" --json > "$QS/events.jsonl"
 OUTPUT_MODEL="$("$CHORDCTL" get "$JOB" --json | sed -n 's/.*"output_model":"\([^"]*\)".*/\1/p')"
 
-# Held-out accuracy: the first evaluation (step 0, before any training) and the last one.
-read -r FIRST_STEP FIRST_ACC LAST_STEP LAST_ACC SAMPLES < <(awk '
+# Held-out accuracy: the first evaluation (step 0, before any training), the evaluation where the
+# SFT warm-up stage ends (the driver evaluates at every stage boundary) and the last one.
+read -r FIRST_STEP FIRST_ACC WARM_STEP WARM_ACC LAST_STEP LAST_ACC SAMPLES < <(awk '
   /"type":"EVAL"/ {
     match($0, /"eval_accuracy":[^,}]*/); acc = substr($0, RSTART + 16, RLENGTH - 16)
     match($0, /"eval_samples":[^,}]*/); n = substr($0, RSTART + 15, RLENGTH - 15)
     match($0, /"step":[0-9]+/); s = substr($0, RSTART + 7, RLENGTH - 7)
     if (!seen) { fs = s; fa = acc; seen = 1 }
+    at[s + 0] = acc
     ls = s; la = acc; ln = n + 0
   }
-  END { if (seen) print fs, fa, ls, la, ln; else print "- - - - -" }' "$QS/events.jsonl")
+  /"type":"LOG"/ && /stage train starts at step/ {
+    match($0, /starts at step [0-9]+/); ws = substr($0, RSTART + 15, RLENGTH - 15) - 1
+  }
+  END {
+    if (!seen) { print "- - - - - - -"; exit }
+    wa = (ws != "" && (ws + 0) in at) ? at[ws + 0] : "-"
+    print fs, fa, (ws == "" ? "-" : ws), wa, ls, la, ln
+  }' "$QS/events.jsonl")
 pct() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.1f%%", 100 * v }'; }
 
 RULE="================================================================================"
@@ -101,8 +110,11 @@ echo " Chord quickstart: job $JOB"
 echo "$LINE"
 echo " held-out accuracy on $SAMPLES arithmetic problems that are in neither the tasks"
 echo " nor the expert demonstrations:"
-printf '   %-28s %7s\n' "before training (step $FIRST_STEP)" "$(pct "$FIRST_ACC")"
-printf '   %-28s %7s\n' "after training (step $LAST_STEP)" "$(pct "$LAST_ACC")"
+printf '   %-44s %7s\n' "before training (step $FIRST_STEP, random weights)" "$(pct "$FIRST_ACC")"
+if [[ "$WARM_ACC" != "-" ]]; then
+  printf '   %-44s %7s\n' "after the SFT warm-up stage (step $WARM_STEP)" "$(pct "$WARM_ACC")"
+fi
+printf '   %-44s %7s\n' "after training with CHORD-phi (step $LAST_STEP)" "$(pct "$LAST_ACC")"
 echo "$LINE"
 printf ' %-15s %s\n' "trained model" "${OUTPUT_MODEL:-(none: the job did not succeed)}"
 printf ' %-15s %s\n' "metrics" "$QS/events.jsonl (every step and evaluation, one JSON per line)"

@@ -234,6 +234,8 @@ const std::vector<KeyEntry>& KeyTable() {
       DoubleKey("lr_min_ratio", [](Config* c) { return &c->optimizer.lr_min_ratio; }),
       // Stages.
       IntKey("sft_stage_steps", [](Config* c) { return &c->sft_stage_steps; }),
+      IntKey("sft_warmup_steps", [](Config* c) { return &c->sft_warmup_steps; }),
+      DoubleKey("sft_warmup_lr", [](Config* c) { return &c->sft_warmup_lr; }),
   };
   return *table;
 }
@@ -471,6 +473,8 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   p.Range("lr_min_ratio", config.optimizer.lr_min_ratio, 0, false, 1, false);
   // Stages.
   p.IntAtLeast("sft_stage_steps", config.sft_stage_steps, 0);
+  p.IntAtLeast("sft_warmup_steps", config.sft_warmup_steps, 0);
+  p.AtLeast("sft_warmup_lr", config.sft_warmup_lr, 0);
   return p.Take();
 }
 
@@ -478,8 +482,24 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
   if (total_steps < 1) {
     return absl::InvalidArgumentError(absl::StrCat("total_steps: must be >= 1, got ", total_steps));
   }
+  std::vector<Stage> stages;
+  if (config.sft_warmup_steps > 0) {
+    if (config.sft_warmup_steps >= total_steps) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sft_warmup_steps: the warm-up (", config.sft_warmup_steps,
+                       " steps) leaves no step of the job's ", total_steps, " for training"));
+    }
+    Stage warmup{"sft-warmup", config, config.sft_warmup_steps};
+    warmup.config.batch.expert_data_ratio = 1.0;
+    SetFixedMu(1.0, &warmup.config);
+    warmup.config.sft.sft_weight = SftWeight::kNone;
+    if (config.sft_warmup_lr > 0) warmup.config.optimizer.lr = config.sft_warmup_lr;
+    stages.push_back(std::move(warmup));
+    total_steps -= config.sft_warmup_steps;
+  }
   if (config.variant != "sft-then-rl") {
-    return std::vector<Stage>{{"train", config, total_steps}};
+    stages.push_back({"train", config, total_steps});
+    return stages;
   }
   const int64_t sft_steps =
       config.sft_stage_steps > 0 ? config.sft_stage_steps : (total_steps + 1) / 2;
@@ -496,7 +516,9 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
   Stage rl{"rl", config, rl_steps};
   rl.config.batch.expert_data_ratio = 0.0;
   SetFixedMu(0.0, &rl.config);
-  return std::vector<Stage>{std::move(sft), std::move(rl)};
+  stages.push_back(std::move(sft));
+  stages.push_back(std::move(rl));
+  return stages;
 }
 
 }  // namespace chord::algorithm

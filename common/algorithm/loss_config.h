@@ -164,6 +164,13 @@ struct Config {
   OptimizerConfig optimizer;
   // sft-then-rl only: steps of the SFT stage (0 = half the job's steps, rounded up).
   int64_t sft_stage_steps = 0;
+  // Steps of plain SFT (expert rows only, mu 1, weight 1) before the variant's own stage(s),
+  // counted in the job's steps. 0 (default) = none. A model that starts from random weights
+  // needs it with CHORD-phi: phi = p (1 - p) gives almost no weight to tokens the model gives
+  // p ~ 0, so phi-weighted SFT alone does not teach such a model anything (docs/algorithm.md).
+  int64_t sft_warmup_steps = 0;
+  // Learning rate of the warm-up stage; 0 (default) = lr.
+  double sft_warmup_lr = 0.0;
 };
 
 // The names ApplyVariant accepts, in documentation order.
@@ -208,11 +215,14 @@ struct Stage {
   int64_t steps = 0;
 };
 
-// The stages a job of `total_steps` steps runs, in order. One stage "train" for every variant
-// except sft-then-rl: stage "sft" (sft_stage_steps steps; expert_data_ratio=1, mu fixed 1,
-// sft_weight=none, adaptive_mu=false) then stage "rl" (the remaining steps; expert_data_ratio=0,
-// mu fixed 0, adaptive_mu=false); every other key applies to both stages. INVALID_ARGUMENT when
-// total_steps < 1, or when sft-then-rl leaves a stage with no steps.
+// The stages a job of `total_steps` steps runs, in order. First, when sft_warmup_steps > 0, stage
+// "sft-warmup" (sft_warmup_steps steps; expert_data_ratio=1, mu fixed 1, sft_weight=none,
+// lr=sft_warmup_lr when set). Then, of the remaining steps: one stage "train" for every variant
+// except sft-then-rl, which runs stage "sft" (sft_stage_steps steps, default half of the
+// remaining ones; expert_data_ratio=1, mu fixed 1, sft_weight=none, adaptive_mu=false) then
+// stage "rl" (the rest; expert_data_ratio=0, mu fixed 0, adaptive_mu=false); every other key
+// applies to every stage. INVALID_ARGUMENT when total_steps < 1, or when a stage is left with
+// no steps.
 absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps);
 
 }  // namespace chord::algorithm

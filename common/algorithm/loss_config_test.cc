@@ -266,6 +266,44 @@ TEST(LossConfigTest, PlanStagesSftThenRl) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("sft_stage_steps"));
 }
 
+TEST(LossConfigTest, PlanStagesSftWarmupComesFirst) {
+  Config c;
+  ASSERT_TRUE(ApplyVariant("chord-phi", &c).ok());
+  ASSERT_TRUE(SetConfigKey("lr", "1e-4", &c).ok());
+  ASSERT_TRUE(SetConfigKey("sft_warmup_steps", "40", &c).ok());
+  ASSERT_TRUE(SetConfigKey("sft_warmup_lr", "3e-3", &c).ok());
+  absl::StatusOr<std::vector<Stage>> stages = PlanStages(c, 100);
+  ASSERT_TRUE(stages.ok()) << stages.status();
+  ASSERT_EQ(stages->size(), 2u);
+  const Stage& warmup = (*stages)[0];
+  EXPECT_EQ(warmup.name, "sft-warmup");
+  EXPECT_EQ(warmup.steps, 40);
+  EXPECT_EQ(warmup.config.batch.expert_data_ratio, 1.0);
+  EXPECT_EQ(warmup.config.mu.mu_peak, 1.0);
+  EXPECT_EQ(warmup.config.sft.EffectiveWeight(), SftWeight::kNone);
+  EXPECT_EQ(warmup.config.optimizer.lr, 3e-3);
+  const Stage& train = (*stages)[1];
+  EXPECT_EQ(train.name, "train");
+  EXPECT_EQ(train.steps, 60);
+  EXPECT_EQ(train.config.sft.EffectiveWeight(), SftWeight::kPhi);
+  EXPECT_EQ(train.config.optimizer.lr, 1e-4);
+  EXPECT_EQ(train.config.mu.mu_peak, 0.1);
+
+  // With sft-then-rl the warm-up precedes both of its stages.
+  ASSERT_TRUE(ApplyVariant("sft-then-rl", &c).ok());
+  stages = PlanStages(c, 100);
+  ASSERT_TRUE(stages.ok());
+  ASSERT_EQ(stages->size(), 3u);
+  EXPECT_EQ((*stages)[1].steps + (*stages)[2].steps, 60);
+
+  c.sft_warmup_steps = 100;
+  absl::Status status = PlanStages(c, 100).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("sft_warmup_steps"));
+  c.sft_warmup_steps = -1;
+  EXPECT_FALSE(Validate(c).empty());
+}
+
 TEST(LossConfigTest, EnumNames) {
   for (LossAggMode mode : {LossAggMode::kTokenMean, LossAggMode::kSeqMeanTokenMean,
                            LossAggMode::kSeqMeanTokenSum, LossAggMode::kSeqMeanTokenSumNorm}) {

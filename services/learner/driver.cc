@@ -571,6 +571,8 @@ absl::Status JobRunner::RunSteps() {
     const algorithm::Stage& stage = StageOf(step, &stage_start);
     int64_t stage_index = &stage - stages_.data();
     if (stage_index != stage_index_) {
+      // Evaluate where each stage ends, so the job record shows what each stage contributed.
+      if (step > 1) RETURN_IF_ERROR(Evaluate(step - 1));
       RETURN_IF_ERROR(ctx_.ranks->ResetOptimizer(stage.config));
       stage_index_ = stage_index;
       Log(absl::StrCat("stage ", stage.name, " starts at step ", step, " (", stage.steps,
