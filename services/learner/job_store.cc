@@ -270,9 +270,9 @@ absl::StatusOr<JobStatus> JobStore::Get(const std::string& job_id) {
 absl::StatusOr<std::vector<JobStatus>> JobStore::List(int limit, JobState state) {
   absl::MutexLock lock(&mu_);
   const char* sql = state == chord::v1::JOB_STATE_UNSPECIFIED
-                        ? "SELECT status FROM jobs ORDER BY created_ms DESC, id DESC LIMIT ?1"
+                        ? "SELECT status FROM jobs ORDER BY created_ms DESC, rowid DESC LIMIT ?1"
                         : "SELECT status FROM jobs WHERE state = ?2 "
-                          "ORDER BY created_ms DESC, id DESC LIMIT ?1";
+                          "ORDER BY created_ms DESC, rowid DESC LIMIT ?1";
   Statement stmt(db_, sql);
   RETURN_IF_ERROR(stmt.status());
   stmt.Bind(1, static_cast<int64_t>(limit > 0 ? limit : 100));

@@ -38,7 +38,8 @@ class JobStore {
   // NOT_FOUND naming the id when there is no such job.
   absl::StatusOr<chord::v1::JobStatus> Get(const std::string& job_id);
 
-  // Newest first; `state` UNSPECIFIED means all states.
+  // Newest first (creation order breaks ties within a millisecond); `state` UNSPECIFIED means all
+  // states.
   absl::StatusOr<std::vector<chord::v1::JobStatus>> List(int limit, chord::v1::JobState state);
 
   // Moves a job to `state` and appends a STATE event. Allowed: QUEUED -> RUNNING | CANCELLED |

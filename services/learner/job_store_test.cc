@@ -100,11 +100,15 @@ TEST_F(JobStoreTest, StepsEvalsCheckpointsAndEventLog) {
 TEST_F(JobStoreTest, ListNewestFirstWithStateFilter) {
   auto store = OpenStore();
   std::vector<std::string> ids;
+  // Created in one burst (mostly within the same millisecond): the order is still exactly the
+  // reverse of creation, so the oldest queued job runs first.
   for (int i = 0; i < 3; ++i) ids.push_back(store->Create("j", "", "", 1)->job_id());
   ASSERT_TRUE(store->SetState(ids[1], chord::v1::JOB_STATE_RUNNING, "").ok());
   auto all = store->List(0, chord::v1::JOB_STATE_UNSPECIFIED);
   ASSERT_EQ(all->size(), 3u);
-  EXPECT_GE((*all)[0].created_unix_ms(), (*all)[2].created_unix_ms());
+  EXPECT_EQ((*all)[0].job_id(), ids[2]);
+  EXPECT_EQ((*all)[1].job_id(), ids[1]);
+  EXPECT_EQ((*all)[2].job_id(), ids[0]);
   auto running = store->List(10, chord::v1::JOB_STATE_RUNNING);
   ASSERT_EQ(running->size(), 1u);
   EXPECT_EQ((*running)[0].job_id(), ids[1]);
