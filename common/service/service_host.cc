@@ -18,7 +18,7 @@ ABSL_FLAG(std::string, metrics_host, "0.0.0.0", "Interface of the Prometheus /me
 ABSL_FLAG(int, metrics_port, -1, "Port of the /metrics endpoint; -1 disables it, 0 picks one");
 ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is written here");
 ABSL_FLAG(std::string, log_format, "text", "Log line format: text or json");
-ABSL_FLAG(std::string, log_level, "info", "Minimum log level: trace, debug, info, warn, error");
+ABSL_FLAG(std::string, log_level, "info", "Minimum log level: trace, debug, info, warn, error, critical, off");
 ABSL_FLAG(double, shutdown_grace_s, 10.0,
           "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
 ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
@@ -26,6 +26,16 @@ ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or s
 namespace chord::service {
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::string& name) {
+  // Larger messages would overflow gRPC's int byte limits.
+  const int max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  if (max_message_mb < 1 || max_message_mb > 2047) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_message_mb: must be in [1, 2047], got ", max_message_mb));
+  }
+  if (!(absl::GetFlag(FLAGS_shutdown_grace_s) >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--shutdown_grace_s: must be >= 0, got ",
+                                                   absl::GetFlag(FLAGS_shutdown_grace_s)));
+  }
   logging::Options log_options;
   ASSIGN_OR_RETURN(log_options.format, logging::ParseFormat(absl::GetFlag(FLAGS_log_format)));
   log_options.level = absl::GetFlag(FLAGS_log_level);

@@ -237,6 +237,17 @@ absl::Status JobRunner::Setup() {
         "no rollout workers (services.rollout_workers or --rollout_workers)");
   ASSIGN_OR_RETURN(expert_buffer_, expert_buffer::GrpcExpertBufferClient::Create(eb, call_options));
   ASSIGN_OR_RETURN(reward_, reward::GrpcRewardClient::Create(rw, call_options));
+  {
+    // The job's verifier must exist on this reward service (it may register its own).
+    ASSIGN_OR_RETURN(auto verifiers, reward_->ListVerifiers());
+    std::vector<std::string> names;
+    for (const auto& v : verifiers) names.push_back(v.name);
+    if (std::find(names.begin(), names.end(), spec_.verifier) == names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "verifier: \"", spec_.verifier, "\" is not a verifier of the reward service at ", rw,
+          " (it has: ", absl::StrJoin(names, ", "), ")"));
+    }
+  }
   std::vector<RolloutPool::Worker> pool_workers;
   for (const std::string& address : workers) {
     ASSIGN_OR_RETURN(auto client, rollout_worker::GrpcRolloutClient::Create(address));
@@ -290,6 +301,14 @@ absl::Status JobRunner::Publish() {
 
 absl::Status JobRunner::StartOrResume() {
   RETURN_IF_ERROR(ctx_.ranks->LoadModel(spec_.model));
+  // The k2 KL term's reference is the job's starting model, also after a resume.
+  for (const algorithm::Stage& stage : stages_) {
+    if (stage.config.regularizer.kl_coef > 0) {
+      RETURN_IF_ERROR(ctx_.ranks->LoadReference(spec_.model));
+      Log(absl::StrCat("reference policy for the KL term: ", spec_.model));
+      break;
+    }
+  }
   max_sequence_length_ = ctx_.ranks->rank().model().config().max_position_embeddings;
   auto latest = FindLatestCheckpoint(checkpoint_dir_);
   if (latest.ok()) {
@@ -461,17 +480,25 @@ absl::Status JobRunner::Evaluate(int64_t step) {
   sampling.set_max_new_tokens(spec_.evaluation.max_new_tokens);
   sampling.set_seed(spec_.seed + 104729);
   for (const std::string& s : spec_.sampling.stop_strings) sampling.add_stop_strings(s);
-  ASSIGN_OR_RETURN(auto completions, pool_->Generate(prompts, sampling, 1, weight_version_));
-  std::vector<reward::RewardItem> items;
+  std::vector<reward::ScoreResult> scores;
   double tokens = 0;
-  for (size_t i = 0; i < eval_tasks_.size(); ++i) {
-    const chord::v1::Task& task = eval_tasks_[i];
-    const chord::v1::Completion& c = completions[i].front();
-    tokens += c.token_ids_size();
-    items.push_back({task.id(), task.kind().empty() ? spec_.verifier : task.kind(), task.prompt(),
-                     c.text(), task.answer(), task.meta_json()});
-  }
-  ASSIGN_OR_RETURN(auto scores, reward_->Score(items, spec_.think_format_penalty));
+  RETURN_IF_ERROR(ctx_.ranks->HeartbeatWhile(
+      ctx_.heartbeat_interval,
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(auto completions,
+                         pool_->Generate(prompts, sampling, 1, weight_version_));
+        std::vector<reward::RewardItem> items;
+        for (size_t i = 0; i < eval_tasks_.size(); ++i) {
+          const chord::v1::Task& task = eval_tasks_[i];
+          const chord::v1::Completion& c = completions[i].front();
+          tokens += c.token_ids_size();
+          items.push_back({task.id(), task.kind().empty() ? spec_.verifier : task.kind(),
+                           task.prompt(), c.text(), task.answer(), task.meta_json()});
+        }
+        ASSIGN_OR_RETURN(scores, reward_->Score(items, spec_.think_format_penalty));
+        return absl::OkStatus();
+      },
+      [this] { pool_->Cancel(); }));
   double correct = 0, reward_sum = 0;
   for (const auto& s : scores) {
     correct += s.correct ? 1 : 0;
@@ -510,6 +537,7 @@ absl::Status JobRunner::SaveCheckpoint(int64_t step) {
   RETURN_IF_ERROR(ctx_.store->RecordCheckpoint(job_.job_id(), step, dir, kept));
   if (ctx_.on_event) ctx_.on_event();
   last_checkpoint_step_ = step;
+  if (ctx_.metrics) ctx_.metrics->RecordPhase("checkpoint", Seconds(start));
   spdlog::info("job {}: checkpoint {} in {:.2f}s", job_.job_id(), dir, Seconds(start));
   return absl::OkStatus();
 }
@@ -551,13 +579,31 @@ void JobRunner::StopProducer() {
 }
 
 absl::StatusOr<RolloutBatch> JobRunner::NextBatch(int64_t step) {
-  if (spec_.mode != "async") return GatherRollouts(step, tasks_cursor_);
-  absl::MutexLock lock(&producer_mu_);
-  while (prefetched_.empty()) producer_cv_.Wait(&producer_mu_);
-  absl::StatusOr<RolloutBatch> batch = std::move(prefetched_.front());
-  prefetched_.pop_front();
-  producer_cv_.SignalAll();
-  return batch;
+  if (spec_.mode != "async") {
+    absl::StatusOr<RolloutBatch> batch = absl::UnknownError("not run");
+    RETURN_IF_ERROR(ctx_.ranks->HeartbeatWhile(
+        ctx_.heartbeat_interval,
+        [&] {
+          batch = GatherRollouts(step, tasks_cursor_);
+          return absl::OkStatus();
+        },
+        [this] { pool_->Cancel(); }));
+    return batch;
+  }
+  while (true) {
+    {
+      absl::MutexLock lock(&producer_mu_);
+      if (prefetched_.empty()) producer_cv_.WaitWithTimeout(&producer_mu_, ctx_.heartbeat_interval);
+      if (!prefetched_.empty()) {
+        absl::StatusOr<RolloutBatch> batch = std::move(prefetched_.front());
+        prefetched_.pop_front();
+        producer_cv_.SignalAll();
+        return batch;
+      }
+    }
+    // Still generating: keep the other ranks' wait for the next command alive.
+    RETURN_IF_ERROR(ctx_.ranks->Heartbeat());
+  }
 }
 
 absl::Status JobRunner::RunSteps() {
@@ -612,17 +658,23 @@ absl::Status JobRunner::RunSteps() {
     std::map<std::string, double> metrics;
     for (const auto& [name, value] : step_metrics.ToPairs()) metrics[name] = value;
     double step_seconds = Seconds(step_start);
-    metrics["train_accuracy"] = on_policy.accuracy;
-    metrics["response_length"] = on_policy.mean_response_tokens;
-    metrics["zero_advantage_group_share"] = on_policy.grpo.zero_advantage_group_share;
-    metrics["dropped_rows"] = static_cast<double>(on_policy.dropped_rows);
-    metrics["generated_tokens"] = static_cast<double>(batch.stats.generated_tokens);
-    metrics["rollout_resends"] = static_cast<double>(batch.stats.resends);
+    if (batch.groups.empty()) {
+      // No rollouts this step (an SFT stage): no reward to report rather than a reward of 0.
+      metrics.erase("reward_mean");
+    } else {
+      metrics["train_accuracy"] = on_policy.accuracy;
+      metrics["response_length"] = on_policy.mean_response_tokens;
+      metrics["zero_advantage_group_share"] = on_policy.grpo.zero_advantage_group_share;
+      metrics["dropped_rows"] = static_cast<double>(on_policy.dropped_rows);
+      metrics["generated_tokens"] = static_cast<double>(batch.stats.generated_tokens);
+      metrics["rollout_resends"] = static_cast<double>(batch.stats.resends);
+      // Versions between the weights trained here and the oldest that generated this batch.
+      metrics["policy_lag"] =
+          static_cast<double>(weight_version_ - 1 - batch.stats.min_weight_version);
+      metrics["generate_seconds"] = batch.generate_seconds;
+      metrics["score_seconds"] = batch.score_seconds;
+    }
     metrics["weight_version"] = static_cast<double>(weight_version_);
-    metrics["policy_lag"] =
-        static_cast<double>(weight_version_ - 1 - batch.stats.min_weight_version);
-    metrics["generate_seconds"] = batch.generate_seconds;
-    metrics["score_seconds"] = batch.score_seconds;
     metrics["train_seconds"] = train_seconds;
     metrics["publish_seconds"] = publish_seconds;
     metrics["step_seconds"] = step_seconds;

@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
 #include "common/weights/weight_publisher.h"
 #include "services/learner/job_spec.h"
@@ -67,6 +68,10 @@ struct DriverContext {
   ServiceDefaults defaults;
   // Called after the driver appended events to the store (wakes Watch streams).
   std::function<void()> on_event;
+  // Period of the heartbeats rank 0 sends the other ranks during phases without rank work
+  // (generation, scoring, evaluation), so their wait for the next command never reaches the
+  // group timeout.
+  absl::Duration heartbeat_interval = absl::Seconds(10);
 };
 
 // How a job run ended.

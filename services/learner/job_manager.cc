@@ -15,7 +15,13 @@ using chord::v1::JobStatus;
 
 namespace {
 
+// A job interrupted by a crash (found RUNNING when rank 0 starts) or a broken rank group; these
+// count against --max_resumes.
 constexpr char kResumeReason[] = "learner restarted: resuming from the last checkpoint";
+// A job checkpointed by a graceful learner stop; it resumes when the learner restarts and does
+// not count against --max_resumes.
+constexpr char kStoppedReason[] =
+    "learner stopped: checkpointed, resumes from the checkpoint when the learner restarts";
 
 bool IsFinal(JobState state) {
   return state == chord::v1::JOB_STATE_SUCCEEDED || state == chord::v1::JOB_STATE_FAILED ||
@@ -134,26 +140,31 @@ absl::Status JobManager::Watch(const std::string& job_id, int64_t from_sequence,
   }
 }
 
+absl::Status JobManager::RequeueInterruptedJob(const std::string& job_id,
+                                               const std::string& reason) {
+  ASSIGN_OR_RETURN(auto events, context_.store->Events(job_id, 0));
+  int resumes = 0;
+  for (const auto& event : events) {
+    if (event.type() == chord::v1::JOB_EVENT_STATE &&
+        absl::StrContains(event.message(), kResumeReason)) {
+      ++resumes;
+    }
+  }
+  if (resumes >= options_.max_resumes) {
+    return context_.store->SetState(
+        job_id, chord::v1::JOB_STATE_FAILED,
+        absl::StrCat("interrupted ", resumes + 1, " times (last: ", reason,
+                     "); not resuming again (--max_resumes ", options_.max_resumes, ")"));
+  }
+  spdlog::info("job {} was interrupted ({}): re-queued to resume", job_id, reason);
+  return context_.store->SetState(job_id, chord::v1::JOB_STATE_QUEUED,
+                                  absl::StrCat(reason, "; ", kResumeReason));
+}
+
 absl::Status JobManager::RequeueInterrupted() {
   ASSIGN_OR_RETURN(auto running, context_.store->List(1 << 20, chord::v1::JOB_STATE_RUNNING));
   for (const JobStatus& job : running) {
-    ASSIGN_OR_RETURN(auto events, context_.store->Events(job.job_id(), 0));
-    int resumes = 0;
-    for (const auto& event : events) {
-      if (event.type() == chord::v1::JOB_EVENT_STATE &&
-          absl::StrContains(event.message(), kResumeReason)) {
-        ++resumes;
-      }
-    }
-    if (resumes >= options_.max_resumes) {
-      RETURN_IF_ERROR(context_.store->SetState(
-          job.job_id(), chord::v1::JOB_STATE_FAILED,
-          absl::StrCat("interrupted by ", resumes + 1, " learner restarts; not resuming again")));
-      continue;
-    }
-    spdlog::info("job {} was running when the learner stopped: re-queued to resume", job.job_id());
-    RETURN_IF_ERROR(
-        context_.store->SetState(job.job_id(), chord::v1::JOB_STATE_QUEUED, kResumeReason));
+    RETURN_IF_ERROR(RequeueInterruptedJob(job.job_id(), "running when the learner stopped"));
   }
   return absl::OkStatus();
 }
@@ -205,15 +216,16 @@ absl::Status JobManager::RunLoop() {
       running_control_.reset();
     }
     if (shutting_down_ && outcome.state == chord::v1::JOB_STATE_CANCELLED &&
-        control->reason() == kResumeReason) {
+        control->reason() == kStoppedReason) {
       // Stopped by Shutdown(): leave it resumable.
-      RETURN_IF_ERROR(context_.store->SetState(job_id, chord::v1::JOB_STATE_QUEUED, kResumeReason));
+      RETURN_IF_ERROR(
+          context_.store->SetState(job_id, chord::v1::JOB_STATE_QUEUED, kStoppedReason));
     } else if (outcome.state == chord::v1::JOB_STATE_FAILED && context_.ranks->world_size() > 1 &&
                !context_.ranks->Heartbeat().ok()) {
-      // The failure broke the rank group: the job resumes when the learner restarts.
-      RETURN_IF_ERROR(context_.store->SetState(
-          job_id, chord::v1::JOB_STATE_QUEUED,
-          absl::StrCat("rank group failed (", outcome.reason, "); ", kResumeReason)));
+      // The failure broke the rank group: the job resumes when the learner restarts (up to
+      // --max_resumes times).
+      RETURN_IF_ERROR(
+          RequeueInterruptedJob(job_id, absl::StrCat("rank group failed: ", outcome.reason)));
       NotifyEvents();
       return absl::UnavailableError(absl::StrCat("rank group broken: ", outcome.reason));
     } else {
@@ -232,7 +244,7 @@ absl::Status JobManager::RunLoop() {
 void JobManager::Shutdown() {
   shutting_down_ = true;
   absl::MutexLock lock(&mu_);
-  if (running_control_) running_control_->RequestCancel(kResumeReason, /*checkpoint_first=*/true);
+  if (running_control_) running_control_->RequestCancel(kStoppedReason, /*checkpoint_first=*/true);
   wake_runner_.SignalAll();
   events_changed_.SignalAll();
 }

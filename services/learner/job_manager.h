@@ -27,7 +27,8 @@ struct JobManagerOptions {
   ServiceDefaults defaults;
   // Idle ranks > 0 get a heartbeat this often (must be well under the group timeout).
   absl::Duration heartbeat_interval = absl::Seconds(10);
-  // A job interrupted by learner restarts more often than this fails instead of resuming again.
+  // A job interrupted (learner crash, broken rank group) more often than this fails instead of
+  // resuming again; graceful stops do not count.
   int max_resumes = 3;
 };
 
@@ -65,6 +66,9 @@ class JobManager {
  private:
   absl::StatusOr<std::string> NextQueuedJob();
   absl::Status RequeueInterrupted();
+  // QUEUED again to resume from its last checkpoint, or FAILED once it has been interrupted
+  // --max_resumes times (crashes and broken rank groups count; graceful stops do not).
+  absl::Status RequeueInterruptedJob(const std::string& job_id, const std::string& reason);
   void NotifyEvents();
   void UpdateJobCounts();
 

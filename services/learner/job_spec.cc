@@ -83,6 +83,11 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
       algo.Problem(key, message);
     }
   }
+  // Asynchronous mode trains on rollouts up to max_staleness versions old: the PPO ratio must
+  // use the behaviour log-probs of the rollout unless the spec asks for recomputation.
+  if (spec.mode == "async" && !algo.Has("strict_on_policy")) {
+    spec.algorithm.batch.strict_on_policy = false;
+  }
   algo.Finish();
 
   config::YamlReader sampling = root.Child("sampling");
@@ -145,9 +150,16 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
   {
     // With a missing or invalid step count, still check the datasets against the stages.
-    auto stages = algorithm::PlanStages(spec.algorithm, spec.steps >= 2 ? spec.steps : 2);
+    auto stages = algorithm::PlanStages(spec.algorithm, spec.steps >= 1 ? spec.steps : 2);
     if (!stages.ok()) {
-      problem("algorithm.variant", std::string(stages.status().message()));
+      // PlanStages names the key at fault ("sft_warmup_steps: ...", "sft_stage_steps: ...").
+      const std::string message(stages.status().message());
+      const size_t colon = message.find(": ");
+      if (colon == std::string::npos) {
+        problem("algorithm.variant", message);
+      } else {
+        problem("algorithm." + message.substr(0, colon), message.substr(colon + 2));
+      }
     } else {
       // Every stage must be able to form its batch from the datasets given.
       for (const algorithm::Stage& stage : *stages) {

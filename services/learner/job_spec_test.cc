@@ -100,6 +100,45 @@ TEST(JobSpecTest, SftThenRlChecksBothStages) {
   EXPECT_EQ(spec->algorithm.variant, "sft-then-rl");
 }
 
+TEST(JobSpecTest, AsyncModeUsesBehaviourLogprobsUnlessTheSpecSaysOtherwise) {
+  auto sync = ParseJobSpec(kValid, "job.yaml");
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  EXPECT_TRUE(sync->algorithm.batch.strict_on_policy);
+
+  std::string yaml = std::string(kValid) + "mode: async\nmax_staleness: 2\n";
+  auto async = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(async.ok()) << async.status();
+  EXPECT_FALSE(async->algorithm.batch.strict_on_policy);
+
+  yaml.replace(yaml.find("  lr: 1e-3"), 10, "  lr: 1e-3\n  strict_on_policy: true");
+  auto recompute = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(recompute.ok()) << recompute.status();
+  EXPECT_TRUE(recompute->algorithm.batch.strict_on_policy);
+}
+
+TEST(JobSpecTest, StagesAreCheckedAgainstTheRealStepCountNamingTheKey) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("steps: 40"), 9, "steps: 1");
+  yaml.replace(yaml.find("  lr: 1e-3"), 10, "  lr: 1e-3\n  sft_warmup_steps: 1");
+  auto spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find(
+                "job.yaml: algorithm.sft_warmup_steps: the warm-up (1 steps) leaves no step of "
+                "the job's 1 for training"),
+            absl::string_view::npos)
+      << spec.status();
+
+  // sft-then-rl needs at least one step per stage: one step is refused at Submit.
+  yaml = kValid;
+  yaml.replace(yaml.find("steps: 40"), 9, "steps: 1");
+  yaml.replace(yaml.find("variant: chord-phi"), 18, "variant: sft-then-rl");
+  spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("job.yaml: algorithm.sft_stage_steps: "),
+            absl::string_view::npos)
+      << spec.status();
+}
+
 TEST(JobSpecTest, InvalidYamlNamesTheLine) {
   auto spec = ParseJobSpec("name: [unclosed\n", "x.yaml");
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);

@@ -189,6 +189,25 @@ absl::Status LearnerRank::LoadModel(const std::string& model_dir) {
   return AdoptModel(*std::move(lm), model_dir);
 }
 
+absl::Status LearnerRank::LoadReference(const std::string& model_dir) {
+  model::LoadOptions load;
+  load.dtype = options_.dtype;
+  load.device = options_.device;
+  absl::StatusOr<std::unique_ptr<model::CausalLM>> lm = model::CausalLM::Load(model_dir, load);
+  RETURN_IF_ERROR(AgreeOnSuccess(*group_, lm.status(), options_.device,
+                                 absl::StrCat("loading the reference model ", model_dir)));
+  std::vector<torch::Tensor> params;
+  for (auto& [name, param] : (*lm)->NamedParameters()) {
+    param.set_requires_grad(false);
+    params.push_back(param);
+  }
+  RETURN_IF_ERROR(BroadcastTensorsInBuckets(*group_, params, /*root=*/0, options_.bucket_bytes));
+  (*lm)->module().eval();
+  reference_lm_ = *std::move(lm);
+  reference_ = std::make_unique<Policy>(reference_lm_.get(), /*entropy_metric=*/false);
+  return absl::OkStatus();
+}
+
 absl::Status LearnerRank::AdoptModel(std::unique_ptr<model::CausalLM> lm,
                                      const std::string& source_dir) {
   absl::Status local = absl::OkStatus();
@@ -254,6 +273,13 @@ absl::StatusOr<algorithm::StepMetrics> LearnerRank::TrainStep(
   step_options.total_steps = std::max(total_steps, step);
   step_options.bucket_bytes = options_.bucket_bytes;
   step_options.pack.pad_token_id = lm_->config().pad_token_id.value_or(0);
+  if (config.regularizer.kl_coef > 0) {
+    if (reference_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "kl_coef > 0 needs the reference policy: LoadReference first");
+    }
+    step_options.reference = reference_.get();
+  }
   policy_->set_need_entropy(config.regularizer.entropy_coef > 0);
   try {
     torch::AutoGradMode grad_mode(true);

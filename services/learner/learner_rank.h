@@ -80,6 +80,13 @@ class LearnerRank {
   // INVALID_ARGUMENT when the model's device or dtype differs from the options'.
   absl::Status AdoptModel(std::unique_ptr<model::CausalLM> lm, const std::string& source_dir = "");
 
+  // COLLECTIVE. Loads `model_dir` as the frozen reference policy of the k2 KL term, as LoadModel
+  // does (rank 0's weights broadcast; errors name the file). TrainStep needs it when kl_coef > 0.
+  // It holds a second copy of the weights and takes no gradient. Checkpoints do not store it: a
+  // resumed job loads it again from the same folder.
+  absl::Status LoadReference(const std::string& model_dir);
+  bool has_reference() const { return reference_ != nullptr; }
+
   // COLLECTIVE (cheap: no communication). A fresh AdamW (lr, betas, adam_eps, weight_decay of
   // `config`) for a stage: stages restart the optimizer. FAILED_PRECONDITION without a model;
   // INVALID_ARGUMENT for an invalid optimizer config.
@@ -163,6 +170,9 @@ class LearnerRank {
   std::unique_ptr<Policy> policy_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::string source_dir_;
+  // The k2 KL term's frozen reference (LoadReference), or null.
+  std::unique_ptr<model::CausalLM> reference_lm_;
+  std::unique_ptr<Policy> reference_;
 };
 
 }  // namespace chord::learner

@@ -243,6 +243,43 @@ TEST_F(LearnerRankTest, StepsTrainTheModelAndReportMetrics) {
   }
 }
 
+// The k2 KL term against a frozen reference: refused without one; with the starting model as
+// the reference, KL is 0 at the first step (policy == reference) and grows as the policy moves,
+// while the reference itself never changes.
+TEST_F(LearnerRankTest, KlTermUsesTheFrozenReference) {
+  auto group = SingleRankGroup();
+  ASSERT_TRUE(group.ok());
+  auto rank = LoadedRank(group->get(), model_dir_);
+  ASSERT_TRUE(rank.ok()) << rank.status();
+  algorithm::Config config = TestConfig();
+  config.regularizer.kl_coef = 0.1;
+  config.optimizer.lr = 1e-2;
+  auto refused = (*rank)->TrainStep(1, MakeRows(1), config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("kl_coef > 0"));
+
+  EXPECT_EQ((*rank)->LoadReference(model_dir_ + "/missing").code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE((*rank)->has_reference());
+  ASSERT_TRUE((*rank)->LoadReference(model_dir_).ok());
+  EXPECT_TRUE((*rank)->has_reference());
+  std::vector<double> kl;
+  for (int step = 1; step <= 3; ++step) {
+    auto metrics = (*rank)->TrainStep(step, MakeRows(step), config);
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    kl.push_back(metrics->kl_ref);
+  }
+  EXPECT_NEAR(kl[0], 0.0, 1e-9);
+  EXPECT_GT(kl[1], 1e-6);
+  EXPECT_GT(kl[2], kl[1]);
+
+  // The policy back at the starting weights: KL is 0 again, so the reference was not trained.
+  ASSERT_TRUE((*rank)->LoadModel(model_dir_).ok());
+  ASSERT_TRUE((*rank)->ResetOptimizer(config).ok());
+  auto again = (*rank)->TrainStep(1, MakeRows(1), config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NEAR(again->kl_ref, 0.0, 1e-9);
+}
+
 TEST_F(LearnerRankTest, RefusesBadInputBeforeTraining) {
   auto group = SingleRankGroup();
   ASSERT_TRUE(group.ok());

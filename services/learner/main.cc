@@ -6,10 +6,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/config/flag_config.h"
 #include "common/dist/dist_options.h"
@@ -41,7 +45,8 @@ ABSL_FLAG(double, dist_timeout_s, 300,
 ABSL_FLAG(double, heartbeat_s, 10, "Idle heartbeat period from rank 0 to the other ranks");
 ABSL_FLAG(int, torch_threads, 0, "LibTorch intra-op threads (0 = LibTorch's default)");
 ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps for fetchers");
-ABSL_FLAG(int, max_resumes, 3, "Learner restarts a job survives before it is failed");
+ABSL_FLAG(int, max_resumes, 3, "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
+          "is failed (graceful stops do not count)");
 ABSL_FLAG(std::string, auth_token, "",
           "If set, JobService calls must carry 'authorization: Bearer <token>' "
           "(default: $CHORD_TOKEN)");
@@ -49,7 +54,26 @@ ABSL_FLAG(std::string, auth_token, "",
 namespace chord::learner {
 namespace {
 
+// Range checks of the learner's own numeric flags, every problem in one error.
+absl::Status CheckFlags() {
+  std::vector<std::string> problems;
+  auto positive = [&problems](const char* flag, double value) {
+    if (!(value > 0)) problems.push_back(absl::StrCat("--", flag, ": must be > 0, got ", value));
+  };
+  auto non_negative = [&problems](const char* flag, double value) {
+    if (!(value >= 0)) problems.push_back(absl::StrCat("--", flag, ": must be >= 0, got ", value));
+  };
+  positive("dist_timeout_s", absl::GetFlag(FLAGS_dist_timeout_s));
+  positive("heartbeat_s", absl::GetFlag(FLAGS_heartbeat_s));
+  non_negative("torch_threads", absl::GetFlag(FLAGS_torch_threads));
+  positive("keep_weight_versions", absl::GetFlag(FLAGS_keep_weight_versions));
+  non_negative("max_resumes", absl::GetFlag(FLAGS_max_resumes));
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+}
+
 absl::Status Run() {
+  RETURN_IF_ERROR(CheckFlags());
   ASSIGN_OR_RETURN(dist::DistOptions dist_options, dist::DistOptionsFromProcessEnv());
   std::string host_name =
       dist_options.world_size > 1 ? absl::StrCat("learner-", dist_options.rank) : "learner";
@@ -85,17 +109,28 @@ absl::Status Run() {
     // A follower: serve health and metrics, execute rank 0's commands.
     JobServiceImpl job_service(nullptr, token, dist_options.rank);
     ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(host->server_options(), {&job_service}));
-    std::atomic<bool> done{false};
+    // Shared with the detached signal thread, which may outlive this scope.
+    auto done = std::make_shared<std::atomic<bool>>(false);
     absl::Status result;
     std::thread follower([&] {
       result = RunFollower(group.get(), rank.get());
-      done = true;
+      *done = true;
     });
-    // Signals are blocked in every thread; a helper thread turns one into an exit.
-    std::thread signals([&] {
+    // Signals are blocked in every thread; a helper thread handles them. All ranks are usually
+    // signalled together (chordctl down, a Kubernetes rollout): rank 0 then checkpoints the
+    // running job, which needs this rank, and sends SHUTDOWN. So a follower keeps following for
+    // up to --shutdown_grace_s before it exits on its own.
+    const absl::Duration grace = host->server_options().shutdown_grace;
+    const int rank_index = dist_options.rank;
+    std::thread signals([done, rank_index, grace] {
       int sig = rpc::WaitForTerminationSignal();
-      spdlog::info("rank {}: signal {}: stopping", dist_options.rank, sig);
-      runner->Shutdown();
+      spdlog::info("rank {}: signal {}: waiting up to {} for rank 0 to stop the group", rank_index,
+                   sig, absl::FormatDuration(grace));
+      absl::Time deadline = absl::Now() + grace;
+      while (!*done && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+      if (*done) return;
+      spdlog::warn("rank {}: rank 0 did not stop the group within {}: exiting", rank_index,
+                   absl::FormatDuration(grace));
       std::_Exit(0);
     });
     signals.detach();
@@ -125,6 +160,7 @@ absl::Status Run() {
   context.publisher = publisher.get();
   context.versions = versions.get();
   context.metrics = &metrics;
+  context.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
   JobManagerOptions manager_options;
   manager_options.state_dir = state_dir;
   manager_options.defaults.expert_buffer = absl::GetFlag(FLAGS_expert_buffer);

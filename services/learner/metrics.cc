@@ -77,7 +77,7 @@ void LearnerMetrics::RecordStep(const std::string& job_id,
       }
       continue;
     }
-    step_metric_.Add({{"job", job_id}, {"name", name}}).Set(value);
+    step_metric_.Add({{"job_id", job_id}, {"name", name}}).Set(value);
   }
   auto value_of = [&](const char* key) {
     auto it = metrics.find(key);
@@ -95,8 +95,12 @@ void LearnerMetrics::RecordEval(const std::string& job_id,
       phase_seconds_.Add({{"phase", "eval"}}, metrics::LatencyBuckets()).Observe(value);
       continue;
     }
-    eval_metric_.Add({{"job", job_id}, {"name", name}}).Set(value);
+    eval_metric_.Add({{"job_id", job_id}, {"name", name}}).Set(value);
   }
+}
+
+void LearnerMetrics::RecordPhase(const std::string& phase, double seconds) {
+  phase_seconds_.Add({{"phase", phase}}, metrics::LatencyBuckets()).Observe(seconds);
 }
 
 void LearnerMetrics::SetJobCount(const std::string& state, int64_t count) {

@@ -20,6 +20,9 @@ class LearnerMetrics {
   // A completed training step: its metrics map (docs/metrics.md) and phase timings.
   void RecordStep(const std::string& job_id, const std::map<std::string, double>& metrics);
   void RecordEval(const std::string& job_id, const std::map<std::string, double>& metrics);
+  // One observation of chord_learner_phase_seconds{phase} outside a step's own timings
+  // (checkpoint).
+  void RecordPhase(const std::string& phase, double seconds);
   // Number of jobs in `state` (JOB_STATE_* name without the prefix, lower case).
   void SetJobCount(const std::string& state, int64_t count);
   void RecordResends(int64_t n);

@@ -1,5 +1,7 @@
 #include "services/learner/rank_coordinator.h"
 
+#include <future>
+
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
 #include "services/learner/batch_builder.h"
@@ -40,6 +42,31 @@ absl::Status RankCoordinator::Heartbeat() {
   RankCommand command;
   command.set_type(RankCommand::NOOP);
   return Send(std::move(command));
+}
+
+absl::Status RankCoordinator::HeartbeatWhile(absl::Duration interval,
+                                             const std::function<absl::Status()>& work,
+                                             const std::function<void()>& abort) {
+  if (group_->world_size() == 1) return work();
+  std::future<absl::Status> done = std::async(std::launch::async, work);
+  const auto wait = absl::ToChronoMilliseconds(std::max(interval, absl::Milliseconds(10)));
+  while (done.wait_for(wait) != std::future_status::ready) {
+    absl::Status beat = Heartbeat();
+    if (!beat.ok()) {
+      if (abort) abort();
+      done.wait();
+      return beat;
+    }
+  }
+  return done.get();
+}
+
+absl::Status RankCoordinator::LoadReference(const std::string& model_dir) {
+  RankCommand command;
+  command.set_type(RankCommand::LOAD_REFERENCE);
+  command.set_model_dir(model_dir);
+  RETURN_IF_ERROR(Send(std::move(command)));
+  return rank_->LoadReference(model_dir);
 }
 
 absl::Status RankCoordinator::LoadModel(const std::string& model_dir) {
@@ -123,6 +150,9 @@ absl::Status RunFollower(dist::ProcessGroup* group, LearnerRank* rank) {
         break;
       case RankCommand::LOAD_MODEL:
         status = rank->LoadModel(command.model_dir());
+        break;
+      case RankCommand::LOAD_REFERENCE:
+        status = rank->LoadReference(command.model_dir());
         break;
       case RankCommand::RESET_OPTIMIZER: {
         auto config = ConfigFromMap(command.algorithm());

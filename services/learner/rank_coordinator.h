@@ -6,17 +6,20 @@
 // collectives inside every operation match across ranks.
 //
 // While no job runs, rank 0 sends NOOP heartbeats (Heartbeat()) so that the followers' pending
-// broadcast never reaches the group timeout. A failed collective (a rank died or hung) leaves the
+// broadcast never reaches the group timeout; during a job's long phases without rank work
+// (generation, scoring, evaluation) HeartbeatWhile does the same. A failed collective (a rank died or hung) leaves the
 // group unusable: the caller fails the job and restarts the learner (all ranks), which then resumes
 // from the last checkpoint.
 //
 // Not thread-safe: one thread (the job runner) drives the coordinator.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
 #include "common/algorithm/loss_config.h"
 #include "common/algorithm/micro_batch.h"
@@ -32,7 +35,16 @@ class RankCoordinator {
   RankCoordinator(dist::ProcessGroup* group, LearnerRank* rank) : group_(group), rank_(rank) {}
 
   absl::Status Heartbeat();
+  // Runs `work` on a helper thread while this thread sends a heartbeat every `interval`, so that
+  // phases longer than the group timeout do not fail the followers' wait for the next command.
+  // If a heartbeat fails, `abort` is called (it must make `work` return soon) and, once `work`
+  // has returned, the heartbeat's error is returned; otherwise `work`'s status. With one rank,
+  // `work` runs on this thread.
+  absl::Status HeartbeatWhile(absl::Duration interval, const std::function<absl::Status()>& work,
+                              const std::function<void()>& abort);
   absl::Status LoadModel(const std::string& model_dir);
+  // Every rank loads the frozen reference policy of the k2 KL term (LearnerRank::LoadReference).
+  absl::Status LoadReference(const std::string& model_dir);
   absl::Status ResetOptimizer(const algorithm::Config& config);
   // `step` is 1-based within the stage of `total_steps` steps.
   absl::StatusOr<algorithm::StepMetrics> TrainStep(int64_t step, int64_t total_steps,

@@ -188,7 +188,7 @@ std::string EventText(const chord::v1::JobEvent& event) {
       AppendMetric(m, "loss", "loss", 4, &text);
       AppendMetric(m, "pg_loss", "pg", 4, &text);
       AppendMetric(m, "sft_loss", "sft", 4, &text);
-      AppendMetric(m, "train_accuracy", "acc", 2, &text);
+      AppendMetric(m, "train_accuracy", "train_acc", 2, &text);
       if (const double* tps = Find(m, "tokens_per_second")) {
         absl::StrAppend(&text, " ", FormatCount(*tps), " tok/s");
       }

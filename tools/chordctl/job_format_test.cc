@@ -116,7 +116,7 @@ TEST(JobFormatTest, EventText) {
                                  {"train_accuracy", 0.62},
                                  {"tokens_per_second", 1900},
                                  {"step_seconds", 1.234}})),
-            "step 3/120 reward 0.625 mu 0.100 loss 0.2130 pg 0.0120 sft 0.4100 acc 0.62 1.9k "
+            "step 3/120 reward 0.625 mu 0.100 loss 0.2130 pg 0.0120 sft 0.4100 train_acc 0.62 1.9k "
             "tok/s 1.23s");
   EXPECT_EQ(EventText(OtherEvent(chord::v1::JOB_EVENT_EVAL, 50, "",
                                  {{"eval_accuracy", 0.72},
