@@ -194,6 +194,8 @@ const std::vector<KeyEntry>& KeyTable() {
       BoolKey("strict_on_policy", [](Config* c) { return &c->batch.strict_on_policy; }),
       IntKey("micro_batch_token_budget",
              [](Config* c) { return &c->batch.micro_batch_token_budget; }),
+      DoubleKey("logprob_temperature",
+                [](Config* c) { return &c->batch.logprob_temperature; }),
       // Optimizer.
       DoubleKey("lr", [](Config* c) { return &c->optimizer.lr; }),
       {"betas",
@@ -462,6 +464,7 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   p.Range("expert_data_ratio", config.batch.expert_data_ratio, 0, false, 1, false);
   p.IntAtLeast("repeat_times", config.batch.repeat_times, 1);
   p.IntAtLeast("micro_batch_token_budget", config.batch.micro_batch_token_budget, 1);
+  p.Above("logprob_temperature", config.batch.logprob_temperature, 0);
   // Optimizer.
   p.Above("lr", config.optimizer.lr, 0);
   p.Range("betas", config.optimizer.betas[0], 0, false, 1, true);

@@ -129,6 +129,11 @@ struct BatchConfig {
   bool strict_on_policy = true;
   // Upper bound of rows x padded length per micro-batch (input tokens). > 0.
   int64_t micro_batch_token_budget = 16384;
+  // Temperature of the log-probs the learner computes (logits / T), so that the PPO ratio
+  // compares the same distributions the rollout sampled from and reported behaviour log-probs
+  // for. > 0. A job defaults it to its sampling temperature (1 when sampling is greedy). The
+  // library passes it to nothing itself: Policy implementations read it (the learner's does).
+  double logprob_temperature = 1.0;
 };
 
 // AdamW and its learning-rate schedule (lr_schedule.h). One optimizer step per training step.

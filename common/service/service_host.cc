@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files/file_io.h"
 #include "common/logging/logging.h"
+#include "common/service/openmp_policy.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -41,6 +42,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
   log_options.level = absl::GetFlag(FLAGS_log_level);
   log_options.service = name;
   RETURN_IF_ERROR(logging::Init(log_options));
+  if (OpenMpPolicyWasSetByChord()) {
+    spdlog::info("OMP_WAIT_POLICY=PASSIVE (set at start; export OMP_WAIT_POLICY to choose another)");
+  }
 
   auto host = std::unique_ptr<ServiceHost>(new ServiceHost());
   host->name_ = name;

@@ -1,7 +1,7 @@
 #pragma once
 
 // What every Chord service binary does around its own logic: shared flags, logging, the metrics
-// endpoint, the gRPC server, and a graceful stop on SIGTERM/SIGINT.
+// endpoint, the gRPC server, and a graceful stop on SIGTERM/SIGINT/SIGHUP.
 //
 // Shared flags (defined in service_host.cc, documented in docs/configuration.md):
 //   --host (0.0.0.0)  --port (0 = pick)  --port_file
@@ -35,6 +35,8 @@ class ServiceHost {
  public:
   // Reads the shared flags, initialises logging, registers process metrics and starts the
   // metrics endpoint (when --metrics_port >= 0). `name` is the service's short name ("reward").
+  // INVALID_ARGUMENT for --max_message_mb outside [1, 2047], --shutdown_grace_s < 0, or an
+  // unknown --log_format / --log_level.
   static absl::StatusOr<std::unique_ptr<ServiceHost>> Create(const std::string& name);
 
   // The service's registry: register its own metric families here.
@@ -46,7 +48,8 @@ class ServiceHost {
   // Server options from the shared flags (for services that run the server themselves).
   rpc::ServerOptions server_options() const;
 
-  // Starts the gRPC server with `services`, waits for SIGTERM/SIGINT, shuts down gracefully.
+  // Starts the gRPC server with `services`, waits for SIGTERM/SIGINT/SIGHUP, shuts down
+  // gracefully.
   // `on_stop` (optional) runs after the signal and before the server stops, e.g. to stop
   // accepting new work in the core.
   absl::Status ServeUntilSignal(const std::vector<grpc::Service*>& services,

@@ -687,9 +687,11 @@ absl::Status JobRunner::RunSteps() {
       ctx_.metrics->RecordResends(batch.stats.resends);
     }
     if (ctx_.on_event) ctx_.on_event();
-    spdlog::info("job {}: step {}/{} reward {:.3f} pg {:.4f} sft {:.4f} mu {:.3f} {:.2f}s",
-                 job_.job_id(), step, spec_.steps, step_metrics.reward_mean, step_metrics.pg_loss,
-                 step_metrics.sft_loss, step_metrics.mu, step_seconds);
+    spdlog::info("job {}: step {}/{} ({}) reward {} pg {:.4f} sft {:.4f} mu {:.3f} {:.2f}s",
+                 job_.job_id(), step, spec_.steps, stage.name,
+                 batch.groups.empty() ? std::string("-")
+                                      : absl::StrFormat("%.3f", step_metrics.reward_mean),
+                 step_metrics.pg_loss, step_metrics.sft_loss, step_metrics.mu, step_seconds);
 
     if (spec_.evaluation.interval > 0 && step % spec_.evaluation.interval == 0) {
       RETURN_IF_ERROR(Evaluate(step));
@@ -710,7 +712,9 @@ absl::Status JobRunner::RunSteps() {
 
 JobOutcome JobRunner::Run() {
   JobOutcome outcome;
-  absl::Status status = Setup();
+  // Setup loads the datasets (minutes for big ones): the other ranks get heartbeats meanwhile.
+  absl::Status status =
+      ctx_.ranks->HeartbeatWhile(ctx_.heartbeat_interval, [this] { return Setup(); }, nullptr);
   bool ranks_touched = false;
   if (status.ok()) {
     ranks_touched = true;

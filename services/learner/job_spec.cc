@@ -88,6 +88,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   if (spec.mode == "async" && !algo.Has("strict_on_policy")) {
     spec.algorithm.batch.strict_on_policy = false;
   }
+  const bool logprob_temperature_set = algo.Has("logprob_temperature");
   algo.Finish();
 
   config::YamlReader sampling = root.Child("sampling");
@@ -97,6 +98,11 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   sampling.Read("max_new_tokens", &spec.sampling.max_new_tokens);
   sampling.Read("stop_strings", &spec.sampling.stop_strings);
   sampling.Finish();
+  // Log-probs at the temperature the rollouts were sampled at (their behaviour log-probs are).
+  if (!logprob_temperature_set) {
+    spec.algorithm.batch.logprob_temperature =
+        spec.sampling.temperature > 0 ? spec.sampling.temperature : 1.0;
+  }
 
   config::YamlReader evaluation = root.Child("eval");
   evaluation.Read("interval", &spec.evaluation.interval);

@@ -1,7 +1,7 @@
 #pragma once
 
 // A CHORD training job as the user writes it: YAML, every key documented with its default in
-// docs/configuration.md. ParseJobSpec reads and validates the whole document and reports every
+// docs/job-spec.md. ParseJobSpec reads and validates the whole document and reports every
 // problem at once, by key path and line.
 
 #include <cstdint>
@@ -63,7 +63,8 @@ struct JobSpec {
   DatasetRef tasks;
   DatasetRef expert;
   DatasetRef eval;
-  // Verifier for tasks whose record names none.
+  // Verifier for tasks whose record names none. Not checked here: the driver checks it against
+  // the reward service's ListVerifiers when the job starts.
   std::string verifier = "math_boxed";
   bool think_format_penalty = false;
   // Every CHORD / optimizer key (common/algorithm/loss_config.h), after the variant preset.
@@ -75,7 +76,8 @@ struct JobSpec {
   int64_t save_interval = 0;
   int64_t keep_checkpoints = 3;
   // "sync": generate with the newest weights (the paper's setting). "async": generation of the
-  // next step overlaps this step's training, at most `max_staleness` versions behind.
+  // next step overlaps this step's training, at most `max_staleness` versions behind; it also
+  // sets algorithm.strict_on_policy to false (behaviour log-probs) unless the spec writes that key.
   std::string mode = "sync";
   int64_t max_staleness = 1;
   uint64_t seed = 1;

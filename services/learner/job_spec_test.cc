@@ -116,6 +116,31 @@ TEST(JobSpecTest, AsyncModeUsesBehaviourLogprobsUnlessTheSpecSaysOtherwise) {
   EXPECT_TRUE(recompute->algorithm.batch.strict_on_policy);
 }
 
+TEST(JobSpecTest, LogprobTemperatureFollowsTheSamplingTemperature) {
+  auto spec = ParseJobSpec(kValid, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->algorithm.batch.logprob_temperature, spec->sampling.temperature);
+
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("  max_new_tokens: 48"), 20, "  max_new_tokens: 48\n  temperature: 0.7");
+  spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->algorithm.batch.logprob_temperature, 0.7);
+
+  // Greedy sampling has no tempered distribution: log-probs at 1.
+  std::string greedy = kValid;
+  greedy.replace(greedy.find("  max_new_tokens: 48"), 20, "  max_new_tokens: 48\n  temperature: 0");
+  spec = ParseJobSpec(greedy, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->algorithm.batch.logprob_temperature, 1.0);
+
+  // An explicit key wins.
+  yaml.replace(yaml.find("  lr: 1e-3"), 10, "  lr: 1e-3\n  logprob_temperature: 1.0");
+  spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->algorithm.batch.logprob_temperature, 1.0);
+}
+
 TEST(JobSpecTest, StagesAreCheckedAgainstTheRealStepCountNamingTheKey) {
   std::string yaml = kValid;
   yaml.replace(yaml.find("steps: 40"), 9, "steps: 1");

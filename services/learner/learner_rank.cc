@@ -130,18 +130,20 @@ class LearnerRank::Policy final : public algorithm::Policy {
   at::Tensor TokenLogprobs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                            at::Tensor* entropy) override {
     // entropy_coef > 0 needs the entropy; otherwise it only feeds the metric.
-    return lm_->TokenLogprobs(input_ids, attention_mask, 1.0f,
+    return lm_->TokenLogprobs(input_ids, attention_mask, temperature_,
                               entropy_metric_ || need_entropy_ ? entropy : nullptr);
   }
 
   std::vector<at::Tensor> Parameters() override { return lm_->module().parameters(); }
 
   void set_need_entropy(bool need) { need_entropy_ = need; }
+  void set_temperature(float temperature) { temperature_ = temperature; }
 
  private:
   model::CausalLM* const lm_;
   const bool entropy_metric_;
   bool need_entropy_ = false;
+  float temperature_ = 1.0f;
 };
 
 LearnerRank::LearnerRank(const LearnerRankOptions& options, dist::ProcessGroup* group)
@@ -223,6 +225,8 @@ absl::Status LearnerRank::AdoptModel(std::unique_ptr<model::CausalLM> lm,
   for (auto& [name, param] : lm->NamedParameters()) params.push_back(param);
   RETURN_IF_ERROR(BroadcastTensorsInBuckets(*group_, params, /*root=*/0, options_.bucket_bytes));
   optimizer_.reset();
+  reference_.reset();
+  reference_lm_.reset();
   lm_ = std::move(lm);
   policy_ = std::make_unique<Policy>(lm_.get(), options_.entropy_metric);
   source_dir_ = source_dir;
@@ -278,9 +282,11 @@ absl::StatusOr<algorithm::StepMetrics> LearnerRank::TrainStep(
       return absl::FailedPreconditionError(
           "kl_coef > 0 needs the reference policy: LoadReference first");
     }
+    reference_->set_temperature(static_cast<float>(config.batch.logprob_temperature));
     step_options.reference = reference_.get();
   }
   policy_->set_need_entropy(config.regularizer.entropy_coef > 0);
+  policy_->set_temperature(static_cast<float>(config.batch.logprob_temperature));
   try {
     torch::AutoGradMode grad_mode(true);
     lm_->module().train();

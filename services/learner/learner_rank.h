@@ -73,7 +73,8 @@ class LearnerRank {
   // COLLECTIVE. Every rank loads `model_dir` (a Hugging Face folder; errors as
   // model::CausalLM::Load, naming the file), then rank 0's parameters are broadcast so all
   // replicas start identical. `model_dir` is remembered as the source of the tokenizer files that
-  // checkpoints and SaveModel copy. Drops the optimizer (call ResetOptimizer next).
+  // checkpoints and SaveModel copy. Drops the optimizer (call ResetOptimizer next) and the KL
+  // reference (LoadReference).
   absl::Status LoadModel(const std::string& model_dir);
   // COLLECTIVE. As LoadModel for a model already in memory (each rank passes its own; rank 0's
   // weights win). `source_dir` is the folder tokenizer files are copied from ("" = none).

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -272,12 +273,53 @@ TEST_F(LearnerRankTest, KlTermUsesTheFrozenReference) {
   EXPECT_GT(kl[1], 1e-6);
   EXPECT_GT(kl[2], kl[1]);
 
-  // The policy back at the starting weights: KL is 0 again, so the reference was not trained.
+  // Loading a model (a new job) drops the reference: a KL step needs LoadReference again.
   ASSERT_TRUE((*rank)->LoadModel(model_dir_).ok());
+  EXPECT_FALSE((*rank)->has_reference());
   ASSERT_TRUE((*rank)->ResetOptimizer(config).ok());
-  auto again = (*rank)->TrainStep(1, MakeRows(1), config);
-  ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_NEAR(again->kl_ref, 0.0, 1e-9);
+  EXPECT_EQ((*rank)->TrainStep(1, MakeRows(1), config).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// Behaviour log-probs reported at a sampling temperature T give a PPO ratio of exactly 1 at the
+// first step only when the learner computes its log-probs at the same T (logprob_temperature).
+TEST_F(LearnerRankTest, LogprobTemperatureMatchesTheBehaviourPolicy) {
+  auto group = SingleRankGroup();
+  ASSERT_TRUE(group.ok());
+  constexpr float kT = 0.6f;
+  auto rows_at = [](model::CausalLM& lm, float temperature) {
+    std::vector<algorithm::TrainingRow> rows = MakeRows(7);
+    for (algorithm::TrainingRow& row : rows) {
+      if (row.is_expert) continue;
+      std::vector<int64_t> ids(row.prompt_ids.begin(), row.prompt_ids.end());
+      ids.insert(ids.end(), row.response_ids.begin(), row.response_ids.end());
+      at::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+      at::NoGradGuard no_grad;
+      at::Tensor logp =
+          lm.TokenLogprobs(input, torch::ones_like(input), temperature, nullptr).squeeze(0);
+      row.old_logprobs.clear();
+      for (size_t j = 0; j < row.response_ids.size(); ++j) {
+        row.old_logprobs.push_back(
+            logp[static_cast<int64_t>(row.prompt_ids.size() + j) - 1].item<float>());
+      }
+    }
+    return rows;
+  };
+  double kl[2];
+  for (int matched = 0; matched < 2; ++matched) {
+    auto rank = LoadedRank(group->get(), model_dir_);
+    ASSERT_TRUE(rank.ok()) << rank.status();
+    algorithm::Config config = TestConfig();
+    config.batch.logprob_temperature = matched ? kT : 1.0;
+    auto metrics = (*rank)->TrainStep(1, rows_at((*rank)->model(), kT), config);
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    kl[matched] = metrics->approx_kl;
+    if (matched) {
+      EXPECT_NEAR(metrics->approx_kl, 0.0, 1e-6);
+      EXPECT_EQ(metrics->clip_frac_upper + metrics->clip_frac_lower, 0.0);
+    }
+  }
+  EXPECT_GT(std::abs(kl[0]), 1e-3) << "learner at T=1 against behaviour log-probs at T=" << kT;
 }
 
 TEST_F(LearnerRankTest, RefusesBadInputBeforeTraining) {

@@ -19,6 +19,7 @@
 #include "common/dist/dist_options.h"
 #include "common/dist/process_group.h"
 #include "common/rpc/server_runner.h"
+#include "common/service/openmp_policy.h"
 #include "common/service/service_host.h"
 #include "common/status/status_macros.h"
 #include "common/weights/grpc_service.h"
@@ -194,6 +195,7 @@ absl::Status Run() {
 }  // namespace chord::learner
 
 int main(int argc, char** argv) {
+  chord::service::PreferPassiveOpenMp(argc, argv);
   chord::rpc::BlockTerminationSignals();
   auto args = chord::config::ParseFlagsWithConfig(
       argc, argv,

@@ -22,7 +22,7 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& registry)
       eval_metric_(prometheus::BuildGauge()
                        .Name("chord_learner_eval_metric")
                        .Help("Latest held-out evaluation metric (eval_accuracy, "
-                             "eval_reward_mean, eval_response_length) by job")
+                             "eval_reward_mean, eval_response_length, eval_samples) by job")
                        .Register(registry)),
       steps_(prometheus::BuildCounter()
                  .Name("chord_learner_steps_total")

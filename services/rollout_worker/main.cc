@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/config/flag_config.h"
 #include "common/rpc/server_runner.h"
+#include "common/service/openmp_policy.h"
 #include "common/service/service_host.h"
 #include "common/status/status_macros.h"
 #include "services/rollout_worker/grpc_service.h"
@@ -114,6 +115,7 @@ absl::Status Run(int argc, char** argv) {
 }  // namespace chord::rollout_worker
 
 int main(int argc, char** argv) {
+  chord::service::PreferPassiveOpenMp(argc, argv);
   chord::rpc::BlockTerminationSignals();
   return chord::service::ExitCode(chord::rollout_worker::Run(argc, argv), "chord-rollout-worker");
 }

@@ -4,9 +4,11 @@
 
 #include <iostream>
 
+#include "common/service/openmp_policy.h"
 #include "tools/chordctl/chordctl_app.h"
 
 int main(int argc, char** argv) {
+  chord::service::PreferPassiveOpenMp(argc, argv);
   chord::chordctl::CliContext context;
   context.out = &std::cout;
   context.err = &std::cerr;
