@@ -194,8 +194,7 @@ const std::vector<KeyEntry>& KeyTable() {
       BoolKey("strict_on_policy", [](Config* c) { return &c->batch.strict_on_policy; }),
       IntKey("micro_batch_token_budget",
              [](Config* c) { return &c->batch.micro_batch_token_budget; }),
-      DoubleKey("logprob_temperature",
-                [](Config* c) { return &c->batch.logprob_temperature; }),
+      DoubleKey("logprob_temperature", [](Config* c) { return &c->batch.logprob_temperature; }),
       // Optimizer.
       DoubleKey("lr", [](Config* c) { return &c->optimizer.lr; }),
       {"betas",

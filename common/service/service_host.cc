@@ -19,7 +19,8 @@ ABSL_FLAG(std::string, metrics_host, "0.0.0.0", "Interface of the Prometheus /me
 ABSL_FLAG(int, metrics_port, -1, "Port of the /metrics endpoint; -1 disables it, 0 picks one");
 ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is written here");
 ABSL_FLAG(std::string, log_format, "text", "Log line format: text or json");
-ABSL_FLAG(std::string, log_level, "info", "Minimum log level: trace, debug, info, warn, error, critical, off");
+ABSL_FLAG(std::string, log_level, "info",
+          "Minimum log level: trace, debug, info, warn, error, critical, off");
 ABSL_FLAG(double, shutdown_grace_s, 10.0,
           "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
 ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
@@ -43,7 +44,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
   log_options.service = name;
   RETURN_IF_ERROR(logging::Init(log_options));
   if (OpenMpPolicyWasSetByChord()) {
-    spdlog::info("OMP_WAIT_POLICY=PASSIVE (set at start; export OMP_WAIT_POLICY to choose another)");
+    spdlog::info(
+        "OMP_WAIT_POLICY=PASSIVE (set at start; export OMP_WAIT_POLICY to choose another)");
   }
 
   auto host = std::unique_ptr<ServiceHost>(new ServiceHost());

@@ -485,8 +485,7 @@ absl::Status JobRunner::Evaluate(int64_t step) {
   RETURN_IF_ERROR(ctx_.ranks->HeartbeatWhile(
       ctx_.heartbeat_interval,
       [&]() -> absl::Status {
-        ASSIGN_OR_RETURN(auto completions,
-                         pool_->Generate(prompts, sampling, 1, weight_version_));
+        ASSIGN_OR_RETURN(auto completions, pool_->Generate(prompts, sampling, 1, weight_version_));
         std::vector<reward::RewardItem> items;
         for (size_t i = 0; i < eval_tasks_.size(); ++i) {
           const chord::v1::Task& task = eval_tasks_[i];
@@ -687,11 +686,11 @@ absl::Status JobRunner::RunSteps() {
       ctx_.metrics->RecordResends(batch.stats.resends);
     }
     if (ctx_.on_event) ctx_.on_event();
-    spdlog::info("job {}: step {}/{} ({}) reward {} pg {:.4f} sft {:.4f} mu {:.3f} {:.2f}s",
-                 job_.job_id(), step, spec_.steps, stage.name,
-                 batch.groups.empty() ? std::string("-")
-                                      : absl::StrFormat("%.3f", step_metrics.reward_mean),
-                 step_metrics.pg_loss, step_metrics.sft_loss, step_metrics.mu, step_seconds);
+    spdlog::info(
+        "job {}: step {}/{} ({}) reward {} pg {:.4f} sft {:.4f} mu {:.3f} {:.2f}s", job_.job_id(),
+        step, spec_.steps, stage.name,
+        batch.groups.empty() ? std::string("-") : absl::StrFormat("%.3f", step_metrics.reward_mean),
+        step_metrics.pg_loss, step_metrics.sft_loss, step_metrics.mu, step_seconds);
 
     if (spec_.evaluation.interval > 0 && step % spec_.evaluation.interval == 0) {
       RETURN_IF_ERROR(Evaluate(step));
@@ -713,8 +712,8 @@ absl::Status JobRunner::RunSteps() {
 JobOutcome JobRunner::Run() {
   JobOutcome outcome;
   // Setup loads the datasets (minutes for big ones): the other ranks get heartbeats meanwhile.
-  absl::Status status =
-      ctx_.ranks->HeartbeatWhile(ctx_.heartbeat_interval, [this] { return Setup(); }, nullptr);
+  absl::Status status = ctx_.ranks->HeartbeatWhile(
+      ctx_.heartbeat_interval, [this] { return Setup(); }, nullptr);
   bool ranks_touched = false;
   if (status.ok()) {
     ranks_touched = true;

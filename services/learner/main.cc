@@ -46,7 +46,8 @@ ABSL_FLAG(double, dist_timeout_s, 300,
 ABSL_FLAG(double, heartbeat_s, 10, "Idle heartbeat period from rank 0 to the other ranks");
 ABSL_FLAG(int, torch_threads, 0, "LibTorch intra-op threads (0 = LibTorch's default)");
 ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps for fetchers");
-ABSL_FLAG(int, max_resumes, 3, "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
+ABSL_FLAG(int, max_resumes, 3,
+          "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
           "is failed (graceful stops do not count)");
 ABSL_FLAG(std::string, auth_token, "",
           "If set, JobService calls must carry 'authorization: Bearer <token>' "

@@ -7,9 +7,9 @@
 //
 // While no job runs, rank 0 sends NOOP heartbeats (Heartbeat()) so that the followers' pending
 // broadcast never reaches the group timeout; during a job's long phases without rank work
-// (generation, scoring, evaluation) HeartbeatWhile does the same. A failed collective (a rank died or hung) leaves the
-// group unusable: the caller fails the job and restarts the learner (all ranks), which then resumes
-// from the last checkpoint.
+// (generation, scoring, evaluation) HeartbeatWhile does the same. A failed collective (a rank died
+// or hung) leaves the group unusable: the caller fails the job and restarts the learner (all
+// ranks), which then resumes from the last checkpoint.
 //
 // Not thread-safe: one thread (the job runner) drives the coordinator.
 

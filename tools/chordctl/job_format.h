@@ -77,10 +77,11 @@ std::string ProgressLine(const Progress& progress, int bar_width = 20);
 
 // One line describing an event (without time), e.g.
 //   state RUNNING
-//   step 3/120 reward 0.625 mu 0.100 loss 0.2130 pg 0.0120 sft 0.4100 train_acc 0.62 1.9k tok/s 1.23s
+//   step 3/120 reward 0.625 mu 0.100 loss 0.2130 pg 0.0120 sft 0.4100 train_acc 0.62 ...
 //   eval at step 50: accuracy 0.720 reward 0.720 length 12.3 (200 samples)
 //   checkpoint at step 100: /state/jobs/j1/checkpoints/step-100
 //   log: stage chord-phi starts at step 1 (120 steps)
+// (the step line ends with tokens/s and the step time: "... 1.9k tok/s 1.23s").
 std::string EventText(const chord::v1::JobEvent& event);
 
 // `logs`: "<timestamp> <event text>".
