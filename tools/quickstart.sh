@@ -29,7 +29,7 @@ START=$SECONDS
 step() { printf '\n==> %s\n' "$*"; }
 elapsed() { local s=$((SECONDS - START)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
-# 0. Build what is missing (`make quickstart` has built everything already).
+# 0. Build what is missing (`make quickstart` has built them already).
 missing=()
 for binary in "${SERVICES[@]}"; do
   [[ -x "$BIN/$binary" ]] || missing+=("$binary")
