@@ -3,6 +3,7 @@
 // tiny model and a one-digit arithmetic dataset:
 //  - a short job succeeds, the training reward improves, checkpoints exist and the checkpoint's
 //    model loads in a fresh rollout worker, and the job store says SUCCEEDED;
+//  - an asynchronous job overlaps generation with training within max_staleness;
 //  - cancelling a running job ends it CANCELLED with the rollout workers idle;
 //  - learner rank 0 killed mid-job (rank 1 then exits on its own) and both restarted: the job
 //    resumes from its last checkpoint and reaches the same final step.
@@ -253,6 +254,31 @@ TEST_F(EndToEndTest, JobTrainsCheckpointsAndSucceeds) {
   EXPECT_EQ(response.completions_size(), 1);
   EXPECT_FALSE(job->output_model().empty());
   EXPECT_TRUE(std::filesystem::exists(job->output_model() + "/model.safetensors"));
+}
+
+// Asynchronous mode: generation of step s + 1 overlaps the training of step s, with rollouts at
+// most max_staleness weight versions behind the weights they train.
+TEST_F(EndToEndTest, AsyncJobOverlapsGenerationWithinMaxStaleness) {
+  auto id = Submit(Spec("e2e-async", 12, 0, 0) + "mode: async\nmax_staleness: 1\n");
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto job = WaitFor(*id, Finished, absl::Minutes(5));
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), chord::v1::JOB_STATE_SUCCEEDED) << job->reason() << LearnerLog(0);
+  EXPECT_EQ(job->step(), 12);
+  int steps = 0, lagged = 0;
+  for (const auto& event : Events(*id)) {
+    if (event.type() != chord::v1::JOB_EVENT_STEP) continue;
+    ++steps;
+    ASSERT_TRUE(event.metrics().count("policy_lag")) << "step " << event.step();
+    const double lag = event.metrics().at("policy_lag");
+    EXPECT_GE(lag, 0) << "step " << event.step();
+    EXPECT_LE(lag, 1) << "step " << event.step();
+    if (lag >= 1) ++lagged;
+  }
+  EXPECT_EQ(steps, 12);
+  // Overlap happened: some steps trained on rollouts of the previous weights.
+  EXPECT_GT(lagged, 0);
+  RecordProperty("lagged_steps", lagged);
 }
 
 TEST_F(EndToEndTest, CancelEndsTheJobWithWorkersIdle) {
