@@ -7,12 +7,10 @@
 //
 // Prints markdown tables; docs/model.md records the figures.
 
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +19,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "common/bench/process_stats.h"
 #include "common/model/causal_lm.h"
 #include "common/model/generation.h"
 #include "common/model/tiny_preset.h"
@@ -41,35 +40,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-// Peak resident set size (VmHWM) in bytes.
-int64_t PeakRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
-}
-
-int64_t CurrentRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0); false when not permitted.
-bool ResetPeakRss() {
-  std::ofstream clear("/proc/self/clear_refs");
-  clear << "5";
-  clear.flush();
-  return clear.good();
 }
 
 double Mb(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
@@ -165,7 +135,7 @@ int Run() {
     const std::string name = big ? "Qwen2.5-0.5B shape" : "tiny preset";
     MemoryRow memory;
     memory.model = name;
-    memory.baseline = CurrentRss();
+    memory.baseline = bench::CurrentRssBytes();
     const auto created = Clock::now();
     auto lm_or = CausalLM::CreateRandom(config, 1);
     if (!lm_or.ok()) {
@@ -176,7 +146,7 @@ int Run() {
     std::fprintf(stderr, "[%s] created %.1f M parameters in %.1f s\n", name.c_str(),
                  config.NumParameters() / 1e6, Seconds(created));
     memory.weights = lm.ParameterBytes();
-    memory.reset_ok = ResetPeakRss();
+    memory.reset_ok = bench::ResetPeakRss();
 
     const int new_tokens = absl::GetFlag(big ? FLAGS_big_new_tokens : FLAGS_tiny_new_tokens);
     for (int batch : batches) {
@@ -205,7 +175,7 @@ int Run() {
           std::max<int64_t>(memory.cache, KVCache::BytesPerPosition(config, torch::kFloat32) *
                                               batch * (prompt_tokens + new_tokens));
     }
-    memory.peak = PeakRss();
+    memory.peak = bench::PeakRssBytes();
     memory_rows.push_back(memory);
 
     // KV cache vs recomputing the prefix, batch 1, greedy (the same tokens either way).

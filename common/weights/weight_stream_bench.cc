@@ -9,7 +9,6 @@
 // Goal: >= 500 MB/s fetch for the 0.5b shape (docs/weight-streaming.md records measurements).
 
 #include <ATen/ATen.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/bench/process_stats.h"
 #include "common/checksum/crc32c.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/server_runner.h"
@@ -95,14 +95,8 @@ double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// CPU seconds (user + system) of the whole process: server and client threads together. On a
-// busy machine wall time says little; CPU time says what the work costs.
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto s = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return s(usage.ru_utime) + s(usage.ru_stime);
-}
+// CPU seconds of the whole process: server and client threads together.
+using bench::CpuSeconds;
 
 // Wall time and CPU time of one run of `fn`.
 struct Timing {

@@ -6,7 +6,6 @@
 // throughput through GrpcExpertBufferClient for each batch size. Prints a Markdown table with the
 // goals next to the figures (the goals are checked by reading the table, not by tests).
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/bench/process_stats.h"
 #include "common/files/file_io.h"
 #include "common/rpc/server_runner.h"
 #include "common/status/status_macros.h"
@@ -50,15 +50,7 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// CPU time (user + system) of this process so far, all threads.
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
+using bench::CpuSeconds;
 
 // Generates chat records that look like real SFT data: a system prompt now and then, one to three
 // user/assistant turns, prose with punctuation, line breaks, quotes, a little math and code, and

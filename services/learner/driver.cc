@@ -78,6 +78,32 @@ namespace {
 
 using chord::v1::JobStatus;
 
+// A task as the rollout workers' prompt: its chat messages, or its prompt as one user turn.
+chord::v1::Prompt PromptOf(const chord::v1::Task& task) {
+  chord::v1::Prompt prompt;
+  prompt.set_id(task.id());
+  if (task.messages_size() > 0) {
+    *prompt.mutable_messages() = task.messages();
+  } else {
+    auto* message = prompt.add_messages();
+    message->set_role("user");
+    message->set_content(task.prompt());
+  }
+  return prompt;
+}
+
+// A response to `task` for the reward service; the task's own verifier (`kind`) wins over the
+// job's.
+reward::RewardItem RewardItemOf(const chord::v1::Task& task, const std::string& id,
+                                const std::string& response, const std::string& job_verifier) {
+  return {id,
+          task.kind().empty() ? job_verifier : task.kind(),
+          task.prompt(),
+          response,
+          task.answer(),
+          task.meta_json()};
+}
+
 double Seconds(absl::Time since) { return absl::ToDoubleSeconds(absl::Now() - since); }
 
 absl::Status MakeDirs(const std::string& dir) {
@@ -364,18 +390,7 @@ absl::StatusOr<RolloutBatch> JobRunner::GatherRollouts(int64_t step, const std::
   batch.tasks_cursor_after = tasks.next_cursor();
 
   std::vector<chord::v1::Prompt> prompts;
-  for (const chord::v1::Task& task : batch.tasks) {
-    chord::v1::Prompt prompt;
-    prompt.set_id(task.id());
-    if (task.messages_size() > 0) {
-      *prompt.mutable_messages() = task.messages();
-    } else {
-      auto* message = prompt.add_messages();
-      message->set_role("user");
-      message->set_content(task.prompt());
-    }
-    prompts.push_back(std::move(prompt));
-  }
+  for (const chord::v1::Task& task : batch.tasks) prompts.push_back(PromptOf(task));
   chord::v1::SamplingParams sampling;
   sampling.set_temperature(static_cast<float>(spec_.sampling.temperature));
   sampling.set_has_temperature(true);
@@ -405,14 +420,8 @@ absl::StatusOr<RolloutBatch> JobRunner::GatherRollouts(int64_t step, const std::
   for (size_t i = 0; i < batch.tasks.size(); ++i) {
     const chord::v1::Task& task = batch.tasks[i];
     for (const chord::v1::Completion& c : completions[i]) {
-      reward::RewardItem item;
-      item.id = absl::StrCat(task.id(), "#", c.sample_index());
-      item.verifier = task.kind().empty() ? spec_.verifier : task.kind();
-      item.prompt = task.prompt();
-      item.response = c.text();
-      item.reference = task.answer();
-      item.meta_json = task.meta_json();
-      items.push_back(std::move(item));
+      items.push_back(RewardItemOf(task, absl::StrCat(task.id(), "#", c.sample_index()), c.text(),
+                                   spec_.verifier));
     }
   }
   ASSIGN_OR_RETURN(auto scores, reward_->Score(items, spec_.think_format_penalty));
@@ -462,18 +471,7 @@ absl::Status JobRunner::Evaluate(int64_t step) {
   if (eval_tasks_.empty() || last_eval_step_ == step) return absl::OkStatus();
   absl::Time start = absl::Now();
   std::vector<chord::v1::Prompt> prompts;
-  for (const chord::v1::Task& task : eval_tasks_) {
-    chord::v1::Prompt prompt;
-    prompt.set_id(task.id());
-    if (task.messages_size() > 0) {
-      *prompt.mutable_messages() = task.messages();
-    } else {
-      auto* message = prompt.add_messages();
-      message->set_role("user");
-      message->set_content(task.prompt());
-    }
-    prompts.push_back(std::move(prompt));
-  }
+  for (const chord::v1::Task& task : eval_tasks_) prompts.push_back(PromptOf(task));
   chord::v1::SamplingParams sampling;
   sampling.set_temperature(static_cast<float>(spec_.evaluation.temperature));
   sampling.set_has_temperature(true);
@@ -491,8 +489,7 @@ absl::Status JobRunner::Evaluate(int64_t step) {
           const chord::v1::Task& task = eval_tasks_[i];
           const chord::v1::Completion& c = completions[i].front();
           tokens += c.token_ids_size();
-          items.push_back({task.id(), task.kind().empty() ? spec_.verifier : task.kind(),
-                           task.prompt(), c.text(), task.answer(), task.meta_json()});
+          items.push_back(RewardItemOf(task, task.id(), c.text(), spec_.verifier));
         }
         ASSIGN_OR_RETURN(scores, reward_->Score(items, spec_.think_format_penalty));
         return absl::OkStatus();

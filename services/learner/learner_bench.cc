@@ -21,7 +21,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/bench/process_stats.h"
 #include "common/dist/process_group.h"
 #include "common/model/causal_lm.h"
 #include "common/model/model_config.h"
@@ -81,22 +81,7 @@ void OnOpEnd(const at::RecordFunction& /*fn*/, at::ObserverContext* /*ctx*/) {
 }
 
 // ---- Memory --------------------------------------------------------------------------------
-// Resets the peak resident set size (VmHWM) to the current one (Linux >= 4.0).
-void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-double PeakRssGb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      int64_t kb = 0;
-      std::vector<std::string> parts =
-          absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-      if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &kb)) return kb / 1048576.0;
-    }
-  }
-  return 0;
-}
+double PeakRssGb() { return static_cast<double>(bench::PeakRssBytes()) / (1 << 30); }
 
 // ---- Learner step --------------------------------------------------------------------------
 struct Shape {
@@ -164,7 +149,7 @@ StepResult TimeSteps(const Shape& shape) {
   result.rows = shape.rows;
   result.tokens = shape.tokens;
   result.params = shape.config.NumParameters();
-  ResetPeakRss();
+  bench::ResetPeakRss();
   auto fail = [&](const absl::Status& status) {
     result.status = status;
     return result;

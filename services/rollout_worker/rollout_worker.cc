@@ -21,6 +21,19 @@ namespace {
 constexpr absl::string_view kGenerateRpc = "Generate";
 constexpr absl::string_view kLogprobsRpc = "ComputeLogprobs";
 
+// The options of a job's batches: the token and row budgets, the stop check, the batch-size metric.
+model::GenerationOptions BatchOptions(const RolloutWorkerOptions& worker, RolloutMetrics* metrics,
+                                      std::function<bool()> should_stop) {
+  model::GenerationOptions options;
+  options.max_batch_tokens = worker.max_batch_tokens;
+  options.max_batch_size = worker.max_batch_size;
+  options.should_stop = std::move(should_stop);
+  if (metrics != nullptr) {
+    options.on_batch = [metrics](int rows) { metrics->ObserveBatchRows(rows); };
+  }
+  return options;
+}
+
 // How often a waiting caller checks its cancellation callback.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
 
@@ -589,19 +602,24 @@ void RolloutWorker::RunJob(Job* job) {
   changed_.SignalAll();
 }
 
+int64_t RolloutWorker::ServedVersion() {
+  absl::MutexLock lock(&mu_);
+  return version_;
+}
+
+absl::Status RolloutWorker::FailureOf(const Job& job, absl::Status status) const {
+  // A run stopped by should_stop reports why it was stopped (deadline, cancel, shutdown).
+  if (status.code() == absl::StatusCode::kCancelled) {
+    absl::Status reason = StopReason(job);
+    if (!reason.ok()) return reason;
+  }
+  return status;
+}
+
 void RolloutWorker::RunGenerate(Job* job) {
-  int64_t version;
-  {
-    absl::MutexLock lock(&mu_);
-    version = version_;
-  }
-  model::GenerationOptions options;
-  options.max_batch_tokens = options_.max_batch_tokens;
-  options.max_batch_size = options_.max_batch_size;
-  options.should_stop = [this, job] { return !StopReason(*job).ok(); };
-  if (metrics_ != nullptr) {
-    options.on_batch = [this](int rows) { metrics_->ObserveBatchRows(rows); };
-  }
+  const int64_t version = ServedVersion();
+  model::GenerationOptions options =
+      BatchOptions(options_, metrics_, [this, job] { return !StopReason(*job).ok(); });
   std::function<std::string(const std::vector<int32_t>&)> decode;
   if (!job->sampling.stop_strings.empty()) {
     decode = [this](const std::vector<int32_t>& ids) { return tokenizer_->Decode(ids); };
@@ -611,11 +629,7 @@ void RolloutWorker::RunGenerate(Job* job) {
       model::Generate(*model_, job->prompt_ids, job->samples, job->sampling, options, decode);
   if (metrics_ != nullptr) metrics_->ObserveGenerationSeconds(kGenerateRpc, SecondsSince(started));
   if (!sequences.ok()) {
-    job->status = sequences.status();
-    if (job->status.code() == absl::StatusCode::kCancelled) {
-      absl::Status reason = StopReason(*job);
-      if (!reason.ok()) job->status = reason;
-    }
+    job->status = FailureOf(*job, sequences.status());
     return;
   }
 
@@ -652,29 +666,16 @@ void RolloutWorker::RunGenerate(Job* job) {
 }
 
 void RolloutWorker::RunLogprobs(Job* job) {
-  int64_t version;
-  {
-    absl::MutexLock lock(&mu_);
-    version = version_;
-  }
-  model::GenerationOptions options;
-  options.max_batch_tokens = options_.max_batch_tokens;
-  options.max_batch_size = options_.max_batch_size;
-  options.should_stop = [this, job] { return !StopReason(*job).ok(); };
-  if (metrics_ != nullptr) {
-    options.on_batch = [this](int rows) { metrics_->ObserveBatchRows(rows); };
-  }
+  const int64_t version = ServedVersion();
+  model::GenerationOptions options =
+      BatchOptions(options_, metrics_, [this, job] { return !StopReason(*job).ok(); });
   const LogprobsCall& call = *job->logprobs;
   const auto started = std::chrono::steady_clock::now();
   absl::StatusOr<std::vector<std::vector<float>>> logprobs =
       model::ComputeLogprobs(*model_, call.sequences, call.starts, call.temperature, options);
   if (metrics_ != nullptr) metrics_->ObserveGenerationSeconds(kLogprobsRpc, SecondsSince(started));
   if (!logprobs.ok()) {
-    job->status = logprobs.status();
-    if (job->status.code() == absl::StatusCode::kCancelled) {
-      absl::Status reason = StopReason(*job);
-      if (!reason.ok()) job->status = reason;
-    }
+    job->status = FailureOf(*job, logprobs.status());
     return;
   }
   job->logprobs_result.logprobs = *std::move(logprobs);

@@ -233,6 +233,10 @@ class RolloutWorker {
   void RunJob(Job* job);
   void RunGenerate(Job* job);
   void RunLogprobs(Job* job);
+  // The weight version being served (stable while the generation thread runs a job).
+  int64_t ServedVersion();
+  // A failed run's status; a cancellation by should_stop becomes the job's stop reason.
+  absl::Status FailureOf(const Job& job, absl::Status status) const;
   void InstallStaged(StagedWeights* staged);
   // The reason a job must stop now, or OK.
   absl::Status StopReason(const Job& job) const;

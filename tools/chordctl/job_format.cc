@@ -43,6 +43,13 @@ void AppendMetric(const std::map<std::string, double>& metrics, const std::strin
   absl::StrAppend(out, " ", label, " ", Metric(metrics, name, digits));
 }
 
+// " accuracy A reward R length L" of an evaluation (the event line and `get` show the same).
+void AppendEvalMetrics(const std::map<std::string, double>& metrics, std::string* out) {
+  AppendMetric(metrics, "eval_accuracy", "accuracy", 3, out);
+  AppendMetric(metrics, "eval_reward_mean", "reward", 3, out);
+  AppendMetric(metrics, "eval_response_length", "length", 1, out);
+}
+
 std::string Age(int64_t since_ms, int64_t now_ms) {
   if (since_ms <= 0) return "-";
   return FormatDuration(static_cast<double>(std::max<int64_t>(0, now_ms - since_ms)) / 1000.0);
@@ -199,9 +206,7 @@ std::string EventText(const chord::v1::JobEvent& event) {
     }
     case chord::v1::JOB_EVENT_EVAL: {
       std::string text = absl::StrCat("eval at step ", event.step(), ":");
-      AppendMetric(m, "eval_accuracy", "accuracy", 3, &text);
-      AppendMetric(m, "eval_reward_mean", "reward", 3, &text);
-      AppendMetric(m, "eval_response_length", "length", 1, &text);
+      AppendEvalMetrics(m, &text);
       if (const double* samples = Find(m, "eval_samples")) {
         absl::StrAppend(&text, absl::StrFormat(" (%.0f samples)", *samples));
       }
@@ -332,9 +337,7 @@ std::string JobSummary(const chord::v1::JobStatus& job, int64_t now_ms) {
   const std::map<std::string, double> e = ToStdMap(job.eval_metrics());
   if (!e.empty()) {
     std::string text;
-    AppendMetric(e, "eval_accuracy", "accuracy", 3, &text);
-    AppendMetric(e, "eval_reward_mean", "reward", 3, &text);
-    AppendMetric(e, "eval_response_length", "length", 1, &text);
+    AppendEvalMetrics(e, &text);
     add("last eval", std::string(absl::StripLeadingAsciiWhitespace(text)));
   }
   if (job.checkpoints_size() > 0) {

@@ -1,0 +1,40 @@
+#include "common/bench/process_stats.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+namespace chord::bench {
+namespace {
+
+constexpr int64_t kMb = 1 << 20;
+
+TEST(ProcessStatsTest, MemoryFollowsAnAllocationTheProcessTouches) {
+  const int64_t before = CurrentRssBytes();
+  ASSERT_GT(before, 0);
+  EXPECT_GE(PeakRssBytes(), before);
+  {
+    auto block = std::make_unique<char[]>(64 * kMb);
+    std::memset(block.get(), 1, 64 * kMb);  // touched, so resident
+    const int64_t during = CurrentRssBytes();
+    EXPECT_GE(during - before, 60 * kMb) << before << " -> " << during;
+    EXPECT_GE(PeakRssBytes(), during);
+    volatile char sink = block[12345];
+    (void)sink;
+  }
+  // After the block is freed and the peak reset, the peak is near the current size again.
+  if (ResetPeakRss()) {
+    EXPECT_LT(PeakRssBytes() - CurrentRssBytes(), 16 * kMb);
+  }
+}
+
+TEST(ProcessStatsTest, CpuSecondsGrowWithWork) {
+  const double start = CpuSeconds();
+  volatile double x = 0;
+  for (int i = 0; i < 20'000'000; ++i) x = x + i * 1e-9;
+  EXPECT_GT(CpuSeconds(), start);
+}
+
+}  // namespace
+}  // namespace chord::bench
