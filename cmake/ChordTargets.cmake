@@ -29,7 +29,7 @@ endfunction()
 # chord_add_test(NAME SRCS ... DEPS ... [LABELS ...] [TIMEOUT s] [RESOURCE_LOCK name])
 # A GoogleTest binary registered with ctest as one test (gtest runs its cases). Tests run with
 # OMP_WAIT_POLICY=PASSIVE: ctest runs tests side by side on few cores, where spinning OpenMP
-# threads slow LibTorch down 2-8x (measured, docs/operations.md).
+# threads slow LibTorch down 1.7-7.6x (measured, docs/operations.md).
 # Label `gpu` for tests that need a GPU (skipped unless CHORD_WITH_CUDA), `slow` for long ones.
 function(chord_add_test name)
   if(NOT CHORD_BUILD_TESTS)

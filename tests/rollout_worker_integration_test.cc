@@ -38,14 +38,7 @@ using ::chord::testing::RunCommand;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(60)) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
+using chord::testing::WaitFor;
 
 std::unique_ptr<model::CausalLM> TinyModel(uint64_t seed) {
   auto config = model::TinyModelConfig();

@@ -480,7 +480,8 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   return p.Take();
 }
 
-absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps) {
+absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps,
+                                              absl::string_view key_prefix) {
   if (total_steps < 1) {
     return absl::InvalidArgumentError(absl::StrCat("total_steps: must be >= 1, got ", total_steps));
   }
@@ -488,7 +489,7 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
   if (config.sft_warmup_steps > 0) {
     if (config.sft_warmup_steps >= total_steps) {
       return absl::InvalidArgumentError(
-          absl::StrCat("sft_warmup_steps: the warm-up (", config.sft_warmup_steps,
+          absl::StrCat(key_prefix, "sft_warmup_steps: the warm-up (", config.sft_warmup_steps,
                        " steps) leaves no step of the job's ", total_steps, " for training"));
     }
     Stage warmup{"sft-warmup", config, config.sft_warmup_steps};
@@ -507,9 +508,9 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
       config.sft_stage_steps > 0 ? config.sft_stage_steps : (total_steps + 1) / 2;
   const int64_t rl_steps = total_steps - sft_steps;
   if (rl_steps < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("sft_stage_steps: the SFT stage (", sft_steps,
-                                                   " steps) leaves no step of the job's ",
-                                                   total_steps, " for the RL stage"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(key_prefix, "sft_stage_steps: the SFT stage (", sft_steps,
+                     " steps) leaves no step of the job's ", total_steps, " for the RL stage"));
   }
   Stage sft{"sft", config, sft_steps};
   sft.config.batch.expert_data_ratio = 1.0;

@@ -227,7 +227,8 @@ struct Stage {
 // remaining ones; expert_data_ratio=1, mu fixed 1, sft_weight=none, adaptive_mu=false) then
 // stage "rl" (the rest; expert_data_ratio=0, mu fixed 0, adaptive_mu=false); every other key
 // applies to every stage. INVALID_ARGUMENT when total_steps < 1, or when a stage is left with
-// no steps.
-absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps);
+// no steps: "<key_prefix><key>: <problem>", naming the key at fault (as Validate does).
+absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps,
+                                              absl::string_view key_prefix = "");
 
 }  // namespace chord::algorithm

@@ -300,6 +300,8 @@ TEST(LossConfigTest, PlanStagesSftWarmupComesFirst) {
   absl::Status status = PlanStages(c, 100).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("sft_warmup_steps"));
+  EXPECT_THAT(std::string(PlanStages(c, 100, "algorithm.").status().message()),
+              ::testing::StartsWith("algorithm.sft_warmup_steps: "));
   c.sft_warmup_steps = -1;
   EXPECT_FALSE(Validate(c).empty());
 }

@@ -7,8 +7,8 @@
 // cores are shared (Chord's services side by side, other pods, a CPU quota) a spinning thread
 // holds a core another thread needs. Measured on 2 cores with one other busy process: a tiny-model
 // learner step takes 0.56-0.70 s with the policy unset and 0.31-0.33 s with PASSIVE; generation
-// at batch 32 runs at 1.4k instead of 10.5k tokens/s. On an idle machine PASSIVE costs ~13%
-// (0.18 s vs 0.21 s per step). docs/operations.md has the commands.
+// at batch 32 runs at 1.4k instead of 10.5k tokens/s. On an idle machine PASSIVE costs 13-16%
+// (0.183-0.185 s vs 0.209-0.212 s per step). docs/operations.md has the commands.
 //
 // libgomp reads the variable once, when it is loaded, before main(); so a process can only change
 // its policy by starting again.

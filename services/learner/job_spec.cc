@@ -156,16 +156,10 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
   {
     // With a missing or invalid step count, still check the datasets against the stages.
-    auto stages = algorithm::PlanStages(spec.algorithm, spec.steps >= 1 ? spec.steps : 2);
+    auto stages =
+        algorithm::PlanStages(spec.algorithm, spec.steps >= 1 ? spec.steps : 2, "algorithm.");
     if (!stages.ok()) {
-      // PlanStages names the key at fault ("sft_warmup_steps: ...", "sft_stage_steps: ...").
-      const std::string message(stages.status().message());
-      const size_t colon = message.find(": ");
-      if (colon == std::string::npos) {
-        problem("algorithm.variant", message);
-      } else {
-        problem("algorithm." + message.substr(0, colon), message.substr(colon + 2));
-      }
+      problems.push_back(absl::StrCat(source, ": ", stages.status().message()));
     } else {
       // Every stage must be able to form its batch from the datasets given.
       for (const algorithm::Stage& stage : *stages) {

@@ -28,14 +28,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(60)) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using chord::testing::WaitFor;
 
 class RolloutServiceTest : public ::testing::Test {
  protected:

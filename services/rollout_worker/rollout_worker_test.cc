@@ -33,15 +33,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Waits (polling) until `condition` holds; false after `timeout`.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(60)) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using chord::testing::WaitFor;
 
 // Records which requests the generation thread starts, in order, and can hold the generation
 // thread inside a request until released: the generation thread polls a request's `cancelled`

@@ -42,14 +42,7 @@ using ::testing::HasSubstr;
 
 constexpr int kMaxNewTokens = 16;
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(60)) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using chord::testing::WaitFor;
 
 // Seed of the weights published as `version` (version 0 is the model folder, seed 1).
 uint64_t SeedOf(int64_t version) { return version == 0 ? 1 : 100 + version; }

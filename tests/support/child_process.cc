@@ -240,6 +240,15 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   return response.substr(header_end + 4);
 }
 
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > until) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
 CommandResult RunCommand(const std::string& command, absl::Duration timeout) {
   CommandResult result;
   std::string full = absl::StrCat("timeout ", absl::ToInt64Seconds(timeout), " ", "/bin/sh -c '",

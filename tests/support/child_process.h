@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -106,5 +107,8 @@ struct CommandResult {
   std::string output;
 };
 CommandResult RunCommand(const std::string& command, absl::Duration timeout = absl::Seconds(120));
+
+// Polls `condition` (every millisecond) until it holds: true, or false after `timeout`.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(60));
 
 }  // namespace chord::testing
