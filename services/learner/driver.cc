@@ -510,9 +510,11 @@ absl::Status JobRunner::Evaluate(int64_t step) {
   if (ctx_.metrics) ctx_.metrics->RecordEval(job_.job_id(), metrics);
   if (ctx_.on_event) ctx_.on_event();
   last_eval_step_ = step;
-  Log(absl::StrFormat("eval at step %d: accuracy %.3f (%d/%d), mean reward %.3f, %.1f tokens", step,
-                      correct / n, static_cast<int>(correct), static_cast<int>(n), reward_sum / n,
-                      tokens / n));
+  // The EVAL event carries these figures to Watch and the store; the service log gets a line.
+  spdlog::info(
+      "job {}: eval at step {}: accuracy {:.3f} ({}/{}), mean reward {:.3f}, {:.1f} tokens",
+      job_.job_id(), step, correct / n, static_cast<int>(correct), static_cast<int>(n),
+      reward_sum / n, tokens / n);
   return absl::OkStatus();
 }
 
@@ -736,13 +738,6 @@ JobOutcome JobRunner::Run() {
   outcome.state = chord::v1::JOB_STATE_FAILED;
   outcome.reason = std::string(status.message());
   if (outcome.reason.empty()) outcome.reason = status.ToString();
-  // With several ranks, any failure inside a rank operation may have left the followers in a
-  // different place of the command sequence: the group must restart.
-  outcome.group_broken = ranks_touched && ctx_.ranks->world_size() > 1 &&
-                         (status.code() == absl::StatusCode::kDeadlineExceeded ||
-                          status.code() == absl::StatusCode::kUnavailable ||
-                          status.code() == absl::StatusCode::kInternal ||
-                          status.code() == absl::StatusCode::kDataLoss);
   Log(absl::StrCat("failed at step ", step_, ": ", status.ToString()));
   return outcome;
 }

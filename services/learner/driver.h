@@ -78,9 +78,8 @@ struct DriverContext {
 struct JobOutcome {
   chord::v1::JobState state = chord::v1::JOB_STATE_FAILED;
   std::string reason;
-  // True when the failure broke the rank group (a rank died or hung): the learner must restart
-  // all ranks, and the job stays resumable.
-  bool group_broken = false;
+  // Whether a failure broke the rank group is not judged here: the job manager asks the group
+  // itself (a heartbeat) after a failed job.
 };
 
 // Cancellation of a running job, shared between the job service (which requests it) and the
