@@ -65,7 +65,7 @@ export CHORD_STATE_DIR="$STATE"
 METRICS_URL="http://127.0.0.1:$(tr -d '[:space:]' < "$STATE/run/learner.metrics_port")/metrics"
 
 # 4. The job: the spec with this run's paths.
-step "4/5 CHORD-phi job ($JOB_SPEC)"
+step "4/5 the job ($JOB_SPEC)"
 JOB="$("$CHORDCTL" submit "$JOB_SPEC" \
   --set "model=$QS/model" \
   --set "datasets.tasks.path=$QS/data/tasks.jsonl" \
@@ -114,7 +114,14 @@ printf '   %-44s %7s\n' "before training (step $FIRST_STEP, random weights)" "$(
 if [[ "$WARM_ACC" != "-" ]]; then
   printf '   %-44s %7s\n' "after the SFT warm-up stage (step $WARM_STEP)" "$(pct "$WARM_ACC")"
 fi
-printf '   %-44s %7s\n' "after training with CHORD-phi (step $LAST_STEP)" "$(pct "$LAST_ACC")"
+# The variant, as the learner logged it when the job started ("... variant chord-phi").
+VARIANT="$(sed -n 's/.*started: .* variant \([a-z-]*\).*/\1/p' "$QS/events.jsonl" | head -n 1)"
+case "$VARIANT" in
+  chord-phi) VARIANT=CHORD-phi ;;
+  chord-mu | chord-mu-tools) VARIANT=CHORD-mu ;;
+  sft | grpo) VARIANT="$(tr '[:lower:]' '[:upper:]' <<< "$VARIANT")" ;;
+esac
+printf '   %-44s %7s\n' "after training with ${VARIANT:-the job} (step $LAST_STEP)" "$(pct "$LAST_ACC")"
 echo "$LINE"
 printf ' %-15s %s\n' "trained model" "${OUTPUT_MODEL:-(none: the job did not succeed)}"
 printf ' %-15s %s\n' "metrics" "$QS/events.jsonl (every step and evaluation, one JSON per line)"

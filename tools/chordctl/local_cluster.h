@@ -23,9 +23,9 @@
 // way. Every other port is chosen by the kernel (--port 0).
 //
 // Every child runs in its own session (a Ctrl-C in the terminal reaches only chordctl, which then
-// stops the children in order), with stdin from /dev/null, OMP_WAIT_POLICY=PASSIVE (LibTorch's
-// OpenMP threads otherwise spin and slow every process sharing the cores 10-40x) and, for the
-// LibTorch services, --torch_threads.
+// stops the children in order), with stdin from /dev/null, OMP_WAIT_POLICY=PASSIVE (what the
+// LibTorch binaries would set themselves, common/service/openmp_policy.h; written out so that
+// cluster.json shows it) and, for the LibTorch services, --torch_threads.
 //
 // Stopping: the learner ranks first (a running job is checkpointed and left QUEUED, to resume on
 // the next start), then the others; SIGTERM, a grace period, then SIGKILL. A pid is signalled
