@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/files/file_io.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/child_process.h"
 #include "tools/chordctl/local_cluster.h"
@@ -51,16 +53,13 @@ class ChordctlJobsTest : public ::testing::Test {
     }
   }
 
-  // Runs chordctl with `args` (shell words) against the test's cluster (CHORD_STATE_DIR), with
-  // the learner's token in the environment (CHORD_TOKEN: the learner started by `up` inherits it
-  // and then requires it on every job call).
+  // Runs chordctl with `args` (shell words) against the test's cluster (CHORD_STATE_DIR). No
+  // token is given: chordctl reads the user token `up` wrote into the state directory.
   CommandResult Chordctl(const std::string& args, absl::Duration timeout = absl::Seconds(120)) {
-    return RunCommand(absl::StrCat("CHORD_STATE_DIR=", state_, " CHORD_TOKEN=", kToken, " ",
-                                   chordctl_, " ", args),
-                      timeout);
+    return RunCommand(
+        absl::StrCat("env -u CHORD_TOKEN CHORD_STATE_DIR=", state_, " ", chordctl_, " ", args),
+        timeout);
   }
-
-  static constexpr char kToken[] = "test-token-1";
 
   // Writes a job spec over the test's model and datasets with the given extra YAML lines.
   std::string WriteSpec(const std::string& name, const std::string& body) {
@@ -124,14 +123,40 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   }
   const std::string learner = cluster->LearnerAddress();
 
-  // The learner requires the token: without it every job call fails (exit 1); --token works too.
+  // `up` generated the tokens, readable by their owner only, and every service requires them.
+  const std::string user_token = chordctl::UserTokenPath(state_);
+  for (const std::string& token : {user_token, chordctl::InternalTokenPath(state_)}) {
+    struct stat st;
+    ASSERT_EQ(stat(token.c_str(), &st), 0) << token;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << token;
+    EXPECT_EQ(Trimmed(*files::ReadFile(token)).size(), 64u) << token;
+  }
+  // The local cluster's token is picked up with no setup; a wrong one in CHORD_TOKEN fails.
+  run = Chordctl("list");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
   run = RunCommand(
-      absl::StrCat("env -u CHORD_TOKEN CHORD_STATE_DIR=", state_, " ", chordctl_, " list"));
+      absl::StrCat("CHORD_TOKEN=wrong CHORD_STATE_DIR=", state_, " ", chordctl_, " list"));
   EXPECT_EQ(run.exit_code, 1) << run.output;
-  EXPECT_TRUE(absl::StrContains(run.output, "chordctl: error: List: missing or wrong token"))
-      << run.output;
-  run = RunCommand(absl::StrCat("env -u CHORD_TOKEN ", chordctl_, " list --address ", learner,
-                                " --token ", kToken));
+  EXPECT_TRUE(absl::StrContains(run.output, "chordctl: error: List: ")) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "wrong bearer token")) << run.output;
+  // Away from the state directory the token is not sent, unless --token-file names it.
+  const std::string elsewhere = absl::StrCat("env -u CHORD_TOKEN CHORD_STATE_DIR=", dir_.path(),
+                                             "/none ", chordctl_, " list --address ", learner);
+  run = RunCommand(elsewhere);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "no bearer token")) << run.output;
+  run = RunCommand(elsewhere + " --token-file " + user_token);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  // The user token may not call the reward service (internal role); chordctl picks the local
+  // cluster's internal token for it.
+  run = RunCommand(absl::StrCat("CHORD_TOKEN=$(cat ", user_token, ") ", chordctl_,
+                                " reward score --verifier arithmetic --response 4 --reference 4"
+                                " --address ",
+                                cluster->Find("reward")->address));
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "user token may not call")) << run.output;
+  run = Chordctl(absl::StrCat("reward score --verifier arithmetic --response 4 --reference 4",
+                              " --address ", cluster->Find("reward")->address));
   EXPECT_EQ(run.exit_code, 0) << run.output;
 
   // A second cluster in the same state directory is refused.
@@ -184,8 +209,8 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   const std::string tiny = Trimmed(run.output);
 
   // Watch the tiny job to its end: plain lines (not a terminal), exit 0.
-  run = RunCommand(absl::StrCat("CHORD_LEARNER_ADDRESS=", learner, " CHORD_TOKEN=", kToken, " ",
-                                chordctl_, " watch ", tiny),
+  run = RunCommand(absl::StrCat("env -u CHORD_TOKEN CHORD_LEARNER_ADDRESS=", learner, " ",
+                                chordctl_, " watch ", tiny, " --token-file ", user_token),
                    absl::Seconds(180));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "state RUNNING")) << run.output;

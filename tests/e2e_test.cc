@@ -24,6 +24,7 @@
 #include "common/model/tiny_preset.h"
 #include "common/rpc/channel.h"
 #include "tests/support/child_process.h"
+#include "tests/support/test_credentials.h"
 #include "tools/datasets/synthetic_datasets.h"
 
 namespace chord {
@@ -50,11 +51,16 @@ class EndToEndTest : public ::testing::Test {
     state_dir_ = dir_.File("state");
     std::filesystem::create_directories(state_dir_);
     std::filesystem::create_directories(dir_.File("run"));
+    // Every service requires the tokens: the learner calls the others with the internal one,
+    // the test calls the JobService with the user one.
+    auto tokens = testing::WriteServiceTokens(dir_.path());
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    tokens_ = *tokens;
 
-    auto eb = testing::StartService("chord-expert-buffer", {}, dir_.File("run"));
+    auto eb = testing::StartService("chord-expert-buffer", tokens_.Flags(), dir_.File("run"));
     ASSERT_TRUE(eb.ok()) << eb.status();
     expert_buffer_ = std::move(*eb);
-    auto rw = testing::StartService("chord-reward", {"--workers=1"}, dir_.File("run"));
+    auto rw = testing::StartService("chord-reward", WithTokens({"--workers=1"}), dir_.File("run"));
     ASSERT_TRUE(rw.ok()) << rw.status();
     reward_ = std::move(*rw);
     auto port = testing::PickFreePort();
@@ -65,8 +71,9 @@ class EndToEndTest : public ::testing::Test {
       std::filesystem::create_directories(run);
       auto worker = testing::StartService(
           "chord-rollout-worker",
-          {"--model=" + model_, absl::StrCat("--weight_source=127.0.0.1:", learner_port_),
-           "--torch_threads=1"},
+          WithTokens({"--model=" + model_,
+                      absl::StrCat("--weight_source=127.0.0.1:", learner_port_),
+                      "--torch_threads=1"}),
           run);
       ASSERT_TRUE(worker.ok()) << worker.status();
       workers_.push_back(std::move(*worker));
@@ -100,6 +107,7 @@ class EndToEndTest : public ::testing::Test {
                                        "--torch_threads=1",
                                        "--dist_timeout_s=30",
                                        "--heartbeat_s=2"};
+      argv = WithTokens(argv);
       auto process = ChildProcess::Start(argv, run + "/learner.log",
                                          {{"MASTER_ADDR", "127.0.0.1"},
                                           {"MASTER_PORT", std::to_string(*master)},
@@ -112,6 +120,17 @@ class EndToEndTest : public ::testing::Test {
     channel_ = rpc::MakeChannel(address, rpc::ClientOptions());
     ASSERT_TRUE(rpc::WaitForServing(channel_, address, absl::Seconds(90)).ok()) << LearnerLog(0);
     stub_ = chord::v1::JobService::NewStub(channel_);
+  }
+
+  // `args` followed by the token file flags.
+  std::vector<std::string> WithTokens(std::vector<std::string> args) const {
+    for (const std::string& flag : tokens_.Flags()) args.push_back(flag);
+    return args;
+  }
+
+  // Adds "authorization: Bearer <token>" to `ctx`.
+  static void Authorize(grpc::ClientContext* ctx, const std::string& token) {
+    ctx->AddMetadata("authorization", "Bearer " + token);
   }
 
   std::string LearnerLog(int rank) {
@@ -136,6 +155,7 @@ class EndToEndTest : public ::testing::Test {
     request.set_spec_source("e2e.yaml");
     chord::v1::SubmitJobResponse response;
     grpc::ClientContext ctx;
+    Authorize(&ctx, tokens_.user);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::Status status = stub_->Submit(&ctx, request, &response);
     if (!status.ok()) return absl::InternalError(status.error_message());
@@ -147,6 +167,7 @@ class EndToEndTest : public ::testing::Test {
     request.set_job_id(id);
     JobStatus job;
     grpc::ClientContext ctx;
+    Authorize(&ctx, tokens_.user);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Status status = stub_->Get(&ctx, request, &job);
     if (!status.ok()) return absl::UnavailableError(status.error_message());
@@ -179,6 +200,7 @@ class EndToEndTest : public ::testing::Test {
     chord::v1::WatchJobRequest request;
     request.set_job_id(id);
     grpc::ClientContext ctx;
+    Authorize(&ctx, tokens_.user);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     auto reader = stub_->Watch(&ctx, request);
     std::vector<chord::v1::JobEvent> events;
@@ -189,6 +211,7 @@ class EndToEndTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::ServiceTokens tokens_;
   std::string model_;
   std::string state_dir_;
   datasets::DatasetFiles files_;
@@ -235,8 +258,9 @@ TEST_F(EndToEndTest, JobTrainsCheckpointsAndSucceeds) {
   EXPECT_TRUE(absl::EndsWith(latest, "step-00000100")) << latest;
   std::string run = dir_.File("checkpoint-worker");
   std::filesystem::create_directories(run);
-  auto worker = testing::StartService("chord-rollout-worker",
-                                      {"--model=" + latest + "/model", "--torch_threads=1"}, run);
+  auto worker =
+      testing::StartService("chord-rollout-worker",
+                            WithTokens({"--model=" + latest + "/model", "--torch_threads=1"}), run);
   ASSERT_TRUE(worker.ok()) << worker.status();
   auto rollout =
       chord::v1::RolloutService::NewStub(rpc::MakeChannel(worker->address(), rpc::ClientOptions()));
@@ -249,6 +273,7 @@ TEST_F(EndToEndTest, JobTrainsCheckpointsAndSucceeds) {
   request.mutable_sampling()->set_max_new_tokens(24);
   chord::v1::GenerateResponse response;
   grpc::ClientContext ctx;
+  Authorize(&ctx, tokens_.internal);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   ASSERT_TRUE(rollout->Generate(&ctx, request, &response).ok());
   EXPECT_EQ(response.completions_size(), 1);
@@ -292,6 +317,7 @@ TEST_F(EndToEndTest, CancelEndsTheJobWithWorkersIdle) {
   request.set_reason("test cancels");
   JobStatus after_cancel;
   grpc::ClientContext ctx;
+  Authorize(&ctx, tokens_.user);
   ASSERT_TRUE(stub_->Cancel(&ctx, request, &after_cancel).ok());
   auto job = WaitFor(*id, Finished, absl::Minutes(2));
   ASSERT_TRUE(job.ok()) << job.status();
@@ -306,6 +332,7 @@ TEST_F(EndToEndTest, CancelEndsTheJobWithWorkersIdle) {
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     do {
       grpc::ClientContext status_ctx;
+      Authorize(&status_ctx, tokens_.internal);
       ASSERT_TRUE(stub->GetStatus(&status_ctx, chord::v1::GetStatusRequest(), &status).ok());
       if (status.queue_depth() == 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -17,8 +17,8 @@ PACKAGES=(
   libcli11-dev
   # tests and benchmarks; `prometheus` provides promtool for /metrics validation
   libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
-  # tools used by tests and scripts
-  procps curl
+  # tools used by tests and scripts; openssl makes the TLS tests' certificates at test time
+  procps curl openssl
 )
 
 missing=()

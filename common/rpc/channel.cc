@@ -10,6 +10,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "spdlog/spdlog.h"
 
 namespace chord::rpc {
 
@@ -22,7 +23,15 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   // Reconnect quickly after a peer restarts (the default backoff grows to 120 s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options.security);
+  if (!credentials.ok()) {
+    spdlog::error("channel to {}: {}", target, credentials.status().ToString());
+    // An unparseable target: a lame channel whose calls all fail.
+    return grpc::CreateCustomChannel("invalid-credentials:" + target,
+                                     grpc::InsecureChannelCredentials(), args);
+  }
+  return grpc::CreateCustomChannel(target, *credentials, args);
 }
 
 void PrepareContext(const ClientOptions& options, absl::Time overall, grpc::ClientContext* ctx) {

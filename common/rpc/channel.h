@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/rpc/security.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 
@@ -41,9 +42,14 @@ struct ClientOptions {
   int max_message_bytes = 64 << 20;
   // If set, sent as "authorization: Bearer <token>" on every call.
   std::string bearer_token;
+  // TLS of the channel (security.h); default plaintext.
+  ChannelSecurity security;
 };
 
-// An insecure channel to `target` ("host:port") with Chord's message limits. gRPC's own transparent
+// A channel to `target` ("host:port") with Chord's message limits and `options.security`'s
+// credentials (MakeChannelCredentials). When those cannot be made (an unreadable CA file), the
+// channel fails every call with UNAVAILABLE instead of falling back to plaintext; callers check
+// the files first with CheckChannelSecurity for a clear error. gRPC's own transparent
 // retries are disabled so that CallWithRetry is the only retry policy.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ClientOptions& options);
 

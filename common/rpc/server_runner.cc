@@ -81,11 +81,24 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
     return absl::InvalidArgumentError(
         absl::StrCat(options.service_name, ": a server needs at least one service"));
   }
+  if (absl::Status allowed = CheckServerSecurity(options.host, options.security); !allowed.ok()) {
+    return absl::Status(allowed.code(),
+                        absl::StrCat(options.service_name, ": ", allowed.message()));
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.security);
+  if (!credentials.ok()) return credentials.status();
+  if (!IsLoopbackHost(options.host) && (!options.security.tls() || !options.security.tokens())) {
+    spdlog::warn(
+        "{}: --insecure: serving on {} without {} (anyone who reaches the port can call "
+        "it; docs/security.md)",
+        options.service_name, options.host, !options.security.tls() ? "TLS" : "a bearer token");
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::StrCat(options.host, ":", options.port);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   // gRPC sets SO_REUSEPORT by default, which lets a second server share a busy port silently.
@@ -110,7 +123,11 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
       return written;
     }
   }
-  spdlog::info("{} listening on {}:{}", options.service_name, options.host, port);
+  spdlog::info("{} listening on {}:{} ({}{})", options.service_name, options.host, port,
+               options.security.tls()
+                   ? (options.security.client_ca_file.empty() ? "TLS" : "mutual TLS")
+                   : "plaintext",
+               options.security.tokens() ? ", bearer tokens" : ", no token check");
   return runner;
 }
 

@@ -5,6 +5,8 @@
 //    atomically, for tests and local runners),
 //  - serves the standard health service (grpc.health.v1, for Kubernetes probes),
 //  - applies message size limits,
+//  - serves TLS or plaintext and checks bearer tokens as `security` says (security.h); refuses
+//    a non-loopback address without TLS and a token unless security.allow_insecure,
 //  - records per-RPC metrics for every method (chord_rpc_server_* in common/metrics),
 //  - shuts down gracefully: health turns NOT_SERVING, new calls are refused, in-flight calls get
 //    `shutdown_grace` to finish, then are cancelled.
@@ -23,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
+#include "common/rpc/security.h"
 #include "grpcpp/server.h"
 
 namespace chord::rpc {
@@ -30,8 +33,9 @@ namespace chord::rpc {
 struct ServerOptions {
   // Name used in logs ("expert-buffer", ...).
   std::string service_name = "chord";
-  // Interface to bind; "0.0.0.0" for all (pods), "127.0.0.1" for tests.
-  std::string host = "0.0.0.0";
+  // Interface to bind; "127.0.0.1" (default) for this machine only, "0.0.0.0" for all (pods;
+  // then `security` needs TLS and a token, or allow_insecure).
+  std::string host = "127.0.0.1";
   // 0 picks a free port.
   int port = 0;
   // If set, the bound port is written here (decimal, newline) once the server is listening.
@@ -43,12 +47,15 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Where per-RPC metrics go; may be null (no RPC metrics).
   metrics::RpcMetrics* rpc_metrics = nullptr;
+  // TLS, tokens and the role of each method. Default: plaintext, no token check.
+  ServerSecurity security;
 };
 
 class ServerRunner {
  public:
   // Starts serving `services` (not owned; they must outlive the runner; at least one).
-  // UNAVAILABLE when the port cannot be bound; INTERNAL when the port file cannot be written.
+  // UNAVAILABLE when the port cannot be bound; INTERNAL when the port file cannot be written;
+  // CheckServerSecurity's errors for the security settings.
   static absl::StatusOr<std::unique_ptr<ServerRunner>> Start(
       const ServerOptions& options, const std::vector<grpc::Service*>& services);
 

@@ -1,9 +1,13 @@
 #include "common/service/service_host.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files/file_io.h"
 #include "common/logging/logging.h"
@@ -11,11 +15,13 @@
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, host, "0.0.0.0",
-          "Interface the gRPC server binds (127.0.0.1 for local use)");
+ABSL_FLAG(std::string, host, "127.0.0.1",
+          "Interface the gRPC server binds; a non-loopback one needs TLS and a token, or "
+          "--insecure");
 ABSL_FLAG(int, port, 0, "gRPC port; 0 picks a free port (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound gRPC port is written to this file");
-ABSL_FLAG(std::string, metrics_host, "0.0.0.0", "Interface of the Prometheus /metrics endpoint");
+ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
+          "Interface of the Prometheus /metrics endpoint (plain HTTP, no token)");
 ABSL_FLAG(int, metrics_port, -1, "Port of the /metrics endpoint; -1 disables it, 0 picks one");
 ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is written here");
 ABSL_FLAG(std::string, log_format, "text", "Log line format: text or json");
@@ -24,8 +30,49 @@ ABSL_FLAG(std::string, log_level, "info",
 ABSL_FLAG(double, shutdown_grace_s, 10.0,
           "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
 ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of this service: with --tls_key_file, the server speaks TLS, and "
+          "it is the client certificate of this service's own calls");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: clients must present a certificate chaining to it (mutual TLS)");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that verifies the services this one calls; set: its calls use TLS");
+ABSL_FLAG(double, tls_refresh_s, 10,
+          "Seconds between reads of the certificate files (rotations apply without restart)");
+ABSL_FLAG(std::string, user_token_file, "",
+          "File holding the user token (JobService); default: $CHORD_USER_TOKEN");
+ABSL_FLAG(std::string, internal_token_file, "",
+          "File holding the internal token (service-to-service calls; this service also sends "
+          "it); default: $CHORD_INTERNAL_TOKEN");
+ABSL_FLAG(bool, insecure, false,
+          "Allow a non-loopback --host without TLS or without a token (logs a warning)");
 
 namespace chord::service {
+namespace {
+
+// The token from `file` (surrounding whitespace dropped), else from the environment variable
+// `env`, else empty (no token of that role).
+absl::StatusOr<std::string> LoadToken(const char* flag, const std::string& file, const char* env) {
+  if (file.empty()) {
+    const char* value = std::getenv(env);
+    return std::string(absl::StripAsciiWhitespace(value == nullptr ? "" : value));
+  }
+  absl::StatusOr<std::string> text = files::ReadFile(file);
+  if (!text.ok()) return Annotate(text.status(), absl::StrCat("--", flag));
+  std::string token(absl::StripAsciiWhitespace(*text));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", file, ": empty token file"));
+  }
+  struct stat st;
+  if (stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    spdlog::warn("--{} {}: readable by other users (mode {:o}); chmod 600 it", flag, file,
+                 st.st_mode & 0777);
+  }
+  return token;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::string& name) {
   // Larger messages would overflow gRPC's int byte limits.
@@ -48,8 +95,28 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
         "OMP_WAIT_POLICY=PASSIVE (set at start; export OMP_WAIT_POLICY to choose another)");
   }
 
+  if (!(absl::GetFlag(FLAGS_tls_refresh_s) >= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_refresh_s: must be >= 1, got ", absl::GetFlag(FLAGS_tls_refresh_s)));
+  }
   auto host = std::unique_ptr<ServiceHost>(new ServiceHost());
   host->name_ = name;
+  ASSIGN_OR_RETURN(
+      host->user_token_,
+      LoadToken("user_token_file", absl::GetFlag(FLAGS_user_token_file), "CHORD_USER_TOKEN"));
+  ASSIGN_OR_RETURN(host->internal_token_,
+                   LoadToken("internal_token_file", absl::GetFlag(FLAGS_internal_token_file),
+                             "CHORD_INTERNAL_TOKEN"));
+  rpc::ServerSecurity server_security = host->server_options().security;
+  RETURN_IF_ERROR(rpc::CheckServerSecurity(absl::GetFlag(FLAGS_host), server_security));
+  RETURN_IF_ERROR(rpc::CheckChannelSecurity(host->client_options().security));
+  if (!rpc::IsLoopbackHost(absl::GetFlag(FLAGS_metrics_host)) &&
+      absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    spdlog::warn(
+        "/metrics on {} is plain HTTP without a token: anyone who reaches it reads the "
+        "service's counters",
+        absl::GetFlag(FLAGS_metrics_host));
+  }
   host->registry_ = std::make_shared<prometheus::Registry>();
   metrics::RegisterProcessMetrics(*host->registry_, name);
   host->rpc_metrics_ = std::make_unique<metrics::RpcMetrics>(*host->registry_);
@@ -79,12 +146,35 @@ rpc::ServerOptions ServiceHost::server_options() const {
   options.max_send_message_bytes = options.max_receive_message_bytes;
   options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s));
   options.rpc_metrics = rpc_metrics_.get();
+  options.security.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.security.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.security.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.security.user_token = user_token_;
+  options.security.internal_token = internal_token_;
+  options.security.allow_insecure = absl::GetFlag(FLAGS_insecure);
+  options.security.cert_refresh = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_s));
+  return options;
+}
+
+rpc::ClientOptions ServiceHost::client_options() const {
+  rpc::ClientOptions options;
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
+  options.bearer_token = internal_token_;
+  options.security.ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  if (options.security.tls()) {
+    options.security.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+    options.security.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  }
+  options.security.cert_refresh = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_s));
   return options;
 }
 
 absl::Status ServiceHost::ServeUntilSignal(const std::vector<grpc::Service*>& services,
+                                           const rpc::MethodRoles& roles,
                                            const std::function<void()>& on_stop) {
-  ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(server_options(), services));
+  rpc::ServerOptions options = server_options();
+  options.security.method_roles = roles;
+  ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(options, services));
   int sig = rpc::WaitForTerminationSignal();
   spdlog::info("signal {}: shutting down (grace {:.1f}s)", sig,
                absl::GetFlag(FLAGS_shutdown_grace_s));

@@ -15,10 +15,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "chord/v1/weights.grpc.pb.h"
+#include "common/rpc/security.h"
 #include "common/weights/weight_publisher.h"
 
 namespace chord::weights {
@@ -65,5 +67,12 @@ class WeightServiceImpl final : public chord::v1::WeightService::Service {
   WeightPublisher* const publisher_;
   const WeightServiceOptions options_;
 };
+
+// Roles of the WeightService's methods for the token check (common/rpc/security.h): every method is
+// internal (the rollout workers fetch; the weights are the trained model).
+inline rpc::MethodRoles WeightServiceMethodRoles() {
+  return {{std::string("/") + chord::v1::WeightService::service_full_name() + "/",
+           rpc::Role::kInternal}};
+}
 
 }  // namespace chord::weights

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "chord/v1/expert_buffer.grpc.pb.h"
+#include "common/rpc/security.h"
 #include "services/expert_buffer/expert_buffer.h"
 
 namespace chord::expert_buffer {
@@ -44,5 +45,13 @@ class ExpertBufferGrpcService final : public chord::v1::ExpertBufferService::Ser
  private:
   ExpertBuffer* core_;
 };
+
+// Roles of the ExpertBufferService's methods for the token check (common/rpc/security.h): every
+// method is internal: the learner samples, and (re)loading a dataset changes what every job trains
+// on.
+inline rpc::MethodRoles ExpertBufferMethodRoles() {
+  return {{std::string("/") + chord::v1::ExpertBufferService::service_full_name() + "/",
+           rpc::Role::kInternal}};
+}
 
 }  // namespace chord::expert_buffer

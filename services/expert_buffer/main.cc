@@ -117,7 +117,7 @@ absl::Status Run(int argc, char** argv) {
     if (!loaded.ok()) return Annotate(loaded.status(), absl::StrCat("--dataset ", spec.name));
   }
   ExpertBufferGrpcService service(core.get());
-  return host->ServeUntilSignal({&service});
+  return host->ServeUntilSignal({&service}, ExpertBufferMethodRoles());
 }
 
 }  // namespace

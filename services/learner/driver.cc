@@ -244,7 +244,7 @@ absl::Status JobRunner::Setup() {
   ASSIGN_OR_RETURN(tokenizer_, tokenizer::Tokenizer::FromFile(spec_.model + "/tokenizer.json"));
   ASSIGN_OR_RETURN(chat_format_, tokenizer::DetectChatFormat(spec_.model));
 
-  rpc::ClientOptions call_options;
+  rpc::ClientOptions call_options = ctx_.defaults.client;
   call_options.attempt_deadline = absl::Seconds(spec_.services.call_timeout_s);
   call_options.total_deadline = absl::Seconds(spec_.services.call_timeout_s * 2);
   std::string eb = spec_.services.expert_buffer.empty() ? ctx_.defaults.expert_buffer
@@ -276,7 +276,8 @@ absl::Status JobRunner::Setup() {
   }
   std::vector<RolloutPool::Worker> pool_workers;
   for (const std::string& address : workers) {
-    ASSIGN_OR_RETURN(auto client, rollout_worker::GrpcRolloutClient::Create(address));
+    ASSIGN_OR_RETURN(auto client,
+                     rollout_worker::GrpcRolloutClient::Create(address, ctx_.defaults.client));
     pool_workers.push_back({address, std::move(client)});
   }
   RolloutPoolOptions pool_options;

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
+#include "common/rpc/channel.h"
 #include "common/weights/weight_publisher.h"
 #include "services/learner/job_spec.h"
 #include "services/learner/job_store.h"
@@ -39,6 +40,9 @@ struct ServiceDefaults {
   std::string expert_buffer;
   std::string reward;
   std::vector<std::string> rollout_workers;
+  // TLS, token and message limit of the calls to the services (the job's deadlines are set on
+  // top). Default: plaintext, no token.
+  rpc::ClientOptions client;
 };
 
 // Hands out weight versions that only ever increase, also across learner restarts (persisted in

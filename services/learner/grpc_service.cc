@@ -12,21 +12,7 @@ grpc::Status InvalidArgument(const std::string& message) {
 
 }  // namespace
 
-grpc::Status JobServiceImpl::Admit(grpc::ServerContext* context) const {
-  if (!auth_token_.empty()) {
-    auto range = context->client_metadata().equal_range("authorization");
-    bool ok = false;
-    for (auto it = range.first; it != range.second; ++it) {
-      if (std::string(it->second.data(), it->second.size()) ==
-          absl::StrCat("Bearer ", auth_token_)) {
-        ok = true;
-      }
-    }
-    if (!ok) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "missing or wrong token (chordctl --token or CHORD_TOKEN)");
-    }
-  }
+grpc::Status JobServiceImpl::Admit() const {
   if (manager_ == nullptr) {
     return grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
@@ -35,10 +21,10 @@ grpc::Status JobServiceImpl::Admit(grpc::ServerContext* context) const {
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::Submit(grpc::ServerContext* context,
+grpc::Status JobServiceImpl::Submit(grpc::ServerContext* /*context*/,
                                     const chord::v1::SubmitJobRequest* request,
                                     chord::v1::SubmitJobResponse* response) {
-  if (grpc::Status admit = Admit(context); !admit.ok()) return admit;
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->spec_yaml().empty()) return InvalidArgument("spec_yaml: empty job spec");
   if (request->spec_yaml().size() > (1 << 20)) {
     return InvalidArgument("spec_yaml: larger than 1 MiB");
@@ -51,10 +37,10 @@ grpc::Status JobServiceImpl::Submit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::Get(grpc::ServerContext* context,
+grpc::Status JobServiceImpl::Get(grpc::ServerContext* /*context*/,
                                  const chord::v1::GetJobRequest* request,
                                  chord::v1::JobStatus* response) {
-  if (grpc::Status admit = Admit(context); !admit.ok()) return admit;
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->job_id().empty()) return InvalidArgument("job_id: required");
   auto job = manager_->Get(request->job_id());
   if (!job.ok()) return rpc::ToGrpcStatus(job.status());
@@ -62,10 +48,10 @@ grpc::Status JobServiceImpl::Get(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::List(grpc::ServerContext* context,
+grpc::Status JobServiceImpl::List(grpc::ServerContext* /*context*/,
                                   const chord::v1::ListJobsRequest* request,
                                   chord::v1::ListJobsResponse* response) {
-  if (grpc::Status admit = Admit(context); !admit.ok()) return admit;
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->limit() < 0) return InvalidArgument("limit: must be >= 0");
   auto jobs = manager_->List(request->limit(), request->state());
   if (!jobs.ok()) return rpc::ToGrpcStatus(jobs.status());
@@ -73,10 +59,10 @@ grpc::Status JobServiceImpl::List(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::Cancel(grpc::ServerContext* context,
+grpc::Status JobServiceImpl::Cancel(grpc::ServerContext* /*context*/,
                                     const chord::v1::CancelJobRequest* request,
                                     chord::v1::JobStatus* response) {
-  if (grpc::Status admit = Admit(context); !admit.ok()) return admit;
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->job_id().empty()) return InvalidArgument("job_id: required");
   auto job = manager_->Cancel(request->job_id(), request->reason());
   if (!job.ok()) return rpc::ToGrpcStatus(job.status());
@@ -87,7 +73,7 @@ grpc::Status JobServiceImpl::Cancel(grpc::ServerContext* context,
 grpc::Status JobServiceImpl::Watch(grpc::ServerContext* context,
                                    const chord::v1::WatchJobRequest* request,
                                    grpc::ServerWriter<chord::v1::JobEvent>* writer) {
-  if (grpc::Status admit = Admit(context); !admit.ok()) return admit;
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->job_id().empty()) return InvalidArgument("job_id: required");
   if (request->from_sequence() < 0) return InvalidArgument("from_sequence: must be >= 0");
   absl::Status status = manager_->Watch(

@@ -1,13 +1,14 @@
 #pragma once
 
 // JobService over gRPC: a thin adapter over JobManager (validate, call, map the status once).
-// With an auth token configured every call must carry "authorization: Bearer <token>"
-// (UNAUTHENTICATED otherwise). On ranks > 0 there is no manager and every call answers
+// Tokens are checked before a call reaches it (common/rpc/security.h, JobServiceMethodRoles).
+// On ranks > 0 there is no manager and every call answers
 // FAILED_PRECONDITION pointing at rank 0.
 
 #include <string>
 
 #include "chord/v1/learner.grpc.pb.h"
+#include "common/rpc/security.h"
 #include "services/learner/job_manager.h"
 
 namespace chord::learner {
@@ -15,8 +16,7 @@ namespace chord::learner {
 class JobServiceImpl final : public chord::v1::JobService::Service {
  public:
   // `manager` may be null (a rank > 0); not owned.
-  JobServiceImpl(JobManager* manager, std::string auth_token, int rank)
-      : manager_(manager), auth_token_(std::move(auth_token)), rank_(rank) {}
+  JobServiceImpl(JobManager* manager, int rank) : manager_(manager), rank_(rank) {}
 
   grpc::Status Submit(grpc::ServerContext* context, const chord::v1::SubmitJobRequest* request,
                       chord::v1::SubmitJobResponse* response) override;
@@ -30,12 +30,17 @@ class JobServiceImpl final : public chord::v1::JobService::Service {
                      grpc::ServerWriter<chord::v1::JobEvent>* writer) override;
 
  private:
-  // OK when the call may proceed (authorized, and this is rank 0).
-  grpc::Status Admit(grpc::ServerContext* context) const;
+  // OK when the call may proceed (this is rank 0).
+  grpc::Status Admit() const;
 
   JobManager* manager_;
-  std::string auth_token_;
   int rank_;
 };
+
+// Roles of the JobService's methods for the token check (common/rpc/security.h): every method
+// is a user method (chordctl submits, watches and cancels jobs with the user token).
+inline rpc::MethodRoles JobServiceMethodRoles() {
+  return {{std::string("/") + chord::v1::JobService::service_full_name() + "/", rpc::Role::kUser}};
+}
 
 }  // namespace chord::learner

@@ -49,9 +49,6 @@ ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps
 ABSL_FLAG(int, max_resumes, 3,
           "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
           "is failed (graceful stops do not count)");
-ABSL_FLAG(std::string, auth_token, "",
-          "If set, JobService calls must carry 'authorization: Bearer <token>' "
-          "(default: $CHORD_TOKEN)");
 
 namespace chord::learner {
 namespace {
@@ -97,9 +94,6 @@ absl::Status Run() {
   }
   dist_options.timeout = absl::Seconds(absl::GetFlag(FLAGS_dist_timeout_s));
 
-  std::string token = absl::GetFlag(FLAGS_auth_token);
-  if (token.empty() && std::getenv("CHORD_TOKEN") != nullptr) token = std::getenv("CHORD_TOKEN");
-
   if (dist_options.world_size > 1) {
     spdlog::info("rank {}/{}: joining the group at {}:{}", dist_options.rank,
                  dist_options.world_size, dist_options.master_addr, dist_options.master_port);
@@ -109,8 +103,10 @@ absl::Status Run() {
 
   if (dist_options.rank != 0) {
     // A follower: serve health and metrics, execute rank 0's commands.
-    JobServiceImpl job_service(nullptr, token, dist_options.rank);
-    ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(host->server_options(), {&job_service}));
+    JobServiceImpl job_service(nullptr, dist_options.rank);
+    rpc::ServerOptions server_options = host->server_options();
+    server_options.security.method_roles = JobServiceMethodRoles();
+    ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(server_options, {&job_service}));
     // Shared with the detached signal thread, which may outlive this scope.
     auto done = std::make_shared<std::atomic<bool>>(false);
     absl::Status result;
@@ -168,18 +164,22 @@ absl::Status Run() {
   manager_options.defaults.expert_buffer = absl::GetFlag(FLAGS_expert_buffer);
   manager_options.defaults.reward = absl::GetFlag(FLAGS_reward);
   manager_options.defaults.rollout_workers = absl::GetFlag(FLAGS_rollout_workers);
+  manager_options.defaults.client = host->client_options();
   manager_options.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
   manager_options.max_resumes = absl::GetFlag(FLAGS_max_resumes);
   JobManager manager(manager_options, context);
 
-  JobServiceImpl job_service(&manager, token, 0);
+  JobServiceImpl job_service(&manager, 0);
   weights::WeightServiceOptions weight_options;
   weight_options.max_message_bytes =
       static_cast<uint64_t>(host->server_options().max_send_message_bytes);
   ASSIGN_OR_RETURN(auto weight_service,
                    weights::WeightServiceImpl::Create(publisher.get(), weight_options));
-  ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(host->server_options(),
-                                                         {&job_service, weight_service.get()}));
+  rpc::ServerOptions server_options = host->server_options();
+  server_options.security.method_roles = JobServiceMethodRoles();
+  server_options.security.method_roles.merge(weights::WeightServiceMethodRoles());
+  ASSIGN_OR_RETURN(auto runner,
+                   rpc::ServerRunner::Start(server_options, {&job_service, weight_service.get()}));
   std::thread signals([&] {
     int sig = rpc::WaitForTerminationSignal();
     spdlog::info("signal {}: stopping (a running job is checkpointed and resumes on restart)", sig);

@@ -4,7 +4,10 @@
 // core, map the status with chord::rpc::ToGrpcStatus). Batch validation lives in the core, so
 // errors read the same in-process and over the wire ("items[3].verifier: unknown ...").
 
+#include <string>
+
 #include "chord/v1/reward.grpc.pb.h"
+#include "common/rpc/security.h"
 #include "services/reward/reward_scorer.h"
 
 namespace chord::reward {
@@ -23,5 +26,12 @@ class RewardGrpcService final : public chord::v1::RewardService::Service {
  private:
   const RewardScorer* scorer_;
 };
+
+// Roles of the RewardService's methods for the token check (common/rpc/security.h): every method is
+// internal (the learner scores; operators call it with the internal token).
+inline rpc::MethodRoles RewardMethodRoles() {
+  return {{std::string("/") + chord::v1::RewardService::service_full_name() + "/",
+           rpc::Role::kInternal}};
+}
 
 }  // namespace chord::reward

@@ -73,7 +73,7 @@ absl::Status Run(int argc, char** argv) {
   spdlog::info("verifiers: {}; {} workers, max batch {}, responses cut to the last {} bytes",
                scorer->registry().KnownNames(), options.workers, options.max_batch,
                options.max_response_bytes);
-  return host->ServeUntilSignal({&service});
+  return host->ServeUntilSignal({&service}, chord::reward::RewardMethodRoles());
 }
 
 }  // namespace

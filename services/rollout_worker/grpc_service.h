@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "chord/v1/rollout.grpc.pb.h"
+#include "common/rpc/security.h"
 #include "services/rollout_worker/rollout_worker.h"
 
 namespace chord::rollout_worker {
@@ -53,5 +54,12 @@ class RolloutGrpcService final : public chord::v1::RolloutService::Service {
  private:
   RolloutWorker* worker_;
 };
+
+// Roles of the RolloutService's methods for the token check (common/rpc/security.h): every method
+// is internal (the learner generates and scores log-probs).
+inline rpc::MethodRoles RolloutMethodRoles() {
+  return {{std::string("/") + chord::v1::RolloutService::service_full_name() + "/",
+           rpc::Role::kInternal}};
+}
 
 }  // namespace chord::rollout_worker

@@ -96,7 +96,7 @@ absl::Status Run(int argc, char** argv) {
   if (!options.weight_source.empty()) {
     WeightSyncOptions sync_options;
     sync_options.address = options.weight_source;
-    sync_options.channel.max_message_bytes = host->server_options().max_receive_message_bytes;
+    sync_options.channel = host->client_options();
     ASSIGN_OR_RETURN(sync, WeightSync::Start(worker->get(), sync_options, &metrics));
     spdlog::info("following weights at {}", options.weight_source);
   }
@@ -104,7 +104,8 @@ absl::Status Run(int argc, char** argv) {
   RolloutGrpcService service(worker->get());
   // On SIGTERM: refuse new requests (UNAVAILABLE) at once; the server then gives the held ones
   // --shutdown_grace_s to finish and cancels the rest, which stops their generation.
-  absl::Status served = host->ServeUntilSignal({&service}, [&] { (*worker)->StopAccepting(); });
+  absl::Status served =
+      host->ServeUntilSignal({&service}, RolloutMethodRoles(), [&] { (*worker)->StopAccepting(); });
   (*worker)->Shutdown();  // anything left is ended; releases an install callback that waits
   if (sync != nullptr) sync->Stop();
   spdlog::info("stopped; {} tokens generated", (*worker)->Status().generated_tokens_total);

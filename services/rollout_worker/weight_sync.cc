@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/rpc/channel.h"
+#include "common/rpc/security.h"
 #include "common/status/status_macros.h"
 #include "common/weights/weight_set.h"
 #include "grpcpp/create_channel.h"
@@ -72,8 +74,11 @@ std::shared_ptr<grpc::Channel> MakeTimedWeightChannel(const std::string& address
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
   factories.push_back(std::make_unique<FetchTimerFactory>(std::move(on_fetch)));
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      address, grpc::InsecureChannelCredentials(), args, std::move(factories));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      rpc::MakeChannelCredentials(options.security);
+  if (!credentials.ok()) return rpc::MakeChannel(address, options);  // fails every call
+  return grpc::experimental::CreateCustomChannelWithInterceptors(address, *credentials, args,
+                                                                 std::move(factories));
 }
 
 absl::StatusOr<std::unique_ptr<WeightSync>> WeightSync::Start(RolloutWorker* worker,
@@ -88,6 +93,9 @@ absl::StatusOr<std::unique_ptr<WeightSync>> WeightSync::Start(RolloutWorker* wor
   });
   weights::FollowerOptions follower_options = options.follower;
   follower_options.after_version = worker->weight_version();
+  if (follower_options.fetch.bearer_token.empty()) {
+    follower_options.fetch.bearer_token = options.channel.bearer_token;
+  }
   ASSIGN_OR_RETURN(auto follower,
                    weights::WeightFollower::Start(std::move(channel), follower_options,
                                                   [worker](weights::WeightSet&& set) {

@@ -1,5 +1,6 @@
 #include "tools/chordctl/chordctl_app.h"
 
+#include <cstdlib>
 #include <ostream>
 #include <string>
 
@@ -31,6 +32,19 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
           },
           "SECONDS")
       ->capture_default_str();
+  app.add_option("--token-file", context.token_file,
+                 "File holding the bearer token (default: $CHORD_TOKEN, else the local "
+                 "cluster's token)")
+      ->envname("CHORD_TOKEN_FILE");
+  if (const char* token = std::getenv("CHORD_TOKEN"); token != nullptr) context.token_env = token;
+  app.add_option("--tls-ca", context.security.ca_file,
+                 "PEM CA bundle that verifies the services; set: calls use TLS")
+      ->envname("CHORD_TLS_CA");
+  app.add_option("--tls-cert", context.security.cert_file,
+                 "PEM client certificate for services that require mutual TLS")
+      ->envname("CHORD_TLS_CERT");
+  app.add_option("--tls-key", context.security.key_file, "PEM private key of --tls-cert")
+      ->envname("CHORD_TLS_KEY");
 
   // Command groups, each in its own file.
   AddJobCommands(app, context);

@@ -18,6 +18,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/rpc/channel.h"
 
@@ -47,6 +48,13 @@ struct CliContext {
   bool err_is_tty = false;
   // --timeout: seconds every RPC may take, retries included (default 30).
   double timeout_s = 30.0;
+  // --token-file (or $CHORD_TOKEN_FILE): a file holding the bearer token.
+  std::string token_file;
+  // $CHORD_TOKEN: the bearer token itself, used when there is no --token-file.
+  std::string token_env;
+  // --tls-ca, --tls-cert, --tls-key: TLS of every call (a CA turns TLS on; a certificate and key
+  // are presented to servers that require mutual TLS).
+  rpc::ChannelSecurity security;
   // Set by the command that ran.
   int exit_code = kExitOk;
 
@@ -61,7 +69,18 @@ struct CliContext {
 CLI::Option* AddAddressOption(CLI::App* command, absl::string_view service, std::string* address);
 
 // Client options for one chordctl call: every attempt and the whole call (retries included)
-// bounded by the context's --timeout.
+// bounded by the context's --timeout, TLS from --tls-ca/--tls-cert/--tls-key. No token.
 rpc::ClientOptions ClientOptionsFor(const CliContext& context);
+
+// The bearer token chordctl sends: the content of --token-file, else $CHORD_TOKEN, else the
+// content of `local_token_file` when that is non-empty and exists (the token `chordctl up` wrote
+// for a local cluster, passed only when the call goes to that cluster), else none ("").
+// INVALID_ARGUMENT naming the file when --token-file cannot be read or is empty.
+absl::StatusOr<std::string> ResolveToken(const CliContext& context,
+                                         const std::string& local_token_file);
+
+// Client options (ClientOptionsFor) that also carry the token ResolveToken finds.
+absl::StatusOr<rpc::ClientOptions> AuthorizedClientOptions(const CliContext& context,
+                                                           const std::string& local_token_file);
 
 }  // namespace chord::chordctl

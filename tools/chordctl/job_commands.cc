@@ -223,8 +223,6 @@ CLI::App* AddJobIdCommand(CLI::App& app, const std::string& name, const std::str
 
 void AddLearnerOptions(CLI::App* command, LearnerArgs* args) {
   AddAddressOption(command, "learner", &args->address);
-  command->add_option("--token", args->token, "Bearer token the learner requires (or $CHORD_TOKEN)")
-      ->envname("CHORD_TOKEN");
 }
 
 absl::StatusOr<std::string> ResolveLearnerAddress(const LearnerArgs& args) {
@@ -241,9 +239,15 @@ absl::StatusOr<std::unique_ptr<JobClient>> MakeJobClient(const LearnerArgs& args
                                                          const CliContext& context) {
   absl::StatusOr<std::string> address = ResolveLearnerAddress(args);
   if (!address.ok()) return address.status();
-  rpc::ClientOptions options = ClientOptionsFor(context);
-  options.bearer_token = args.token;
-  return JobClient::Create(*address, options);
+  // The local cluster's user token goes only to the local cluster's learner.
+  std::string local_token;
+  absl::StatusOr<ClusterRecord> cluster = ReadClusterRecord(DefaultStateDir());
+  if (cluster.ok() && cluster->LearnerAddress() == *address) {
+    local_token = UserTokenPath(cluster->state_dir);
+  }
+  absl::StatusOr<rpc::ClientOptions> options = AuthorizedClientOptions(context, local_token);
+  if (!options.ok()) return options.status();
+  return JobClient::Create(*address, *options);
 }
 
 void AddJobCommands(CLI::App& app, CliContext& context) {

@@ -10,8 +10,9 @@
 //   chordctl logs ID [--follow] [--json]
 //
 // Every command takes --address HOST:PORT (default $CHORD_LEARNER_ADDRESS, else the learner of
-// the local cluster recorded in $CHORD_STATE_DIR/cluster.json or ./.chord/cluster.json) and
-// --token TOKEN (default $CHORD_TOKEN; sent as "authorization: Bearer <token>").
+// the local cluster recorded in $CHORD_STATE_DIR/cluster.json or ./.chord/cluster.json). The
+// bearer token comes from the global --token-file or $CHORD_TOKEN, else, for the local cluster's
+// learner, from the user token `chordctl up` wrote into its state directory.
 // Exit codes (cli_context.h): an unknown job or a missing spec file is 3, a spec the server
 // rejects is 2 (every problem printed), `watch` ends with 0 (SUCCEEDED), 1 (FAILED) or 4
 // (CANCELLED).
@@ -26,13 +27,12 @@
 
 namespace chord::chordctl {
 
-// --address / --token of the job commands.
+// --address of the job commands.
 struct LearnerArgs {
   std::string address;
-  std::string token;
 };
 
-// Adds --address (env CHORD_LEARNER_ADDRESS) and --token (env CHORD_TOKEN) to `command`.
+// Adds --address (env CHORD_LEARNER_ADDRESS) to `command`.
 void AddLearnerOptions(CLI::App* command, LearnerArgs* args);
 
 // The learner address to use: `args.address`, else the local cluster's (cluster.json in the

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,6 +188,48 @@ absl::Status WriteClusterRecord(const ClusterRecord& record) {
 std::string DefaultStateDir() {
   const char* env = std::getenv("CHORD_STATE_DIR");
   return env != nullptr && *env != '\0' ? std::string(env) : std::string(".chord");
+}
+
+std::string UserTokenPath(const std::string& state_dir) { return state_dir + "/tokens/user.token"; }
+
+std::string InternalTokenPath(const std::string& state_dir) {
+  return state_dir + "/tokens/internal.token";
+}
+
+absl::Status EnsureTokenFile(const std::string& path) {
+  absl::StatusOr<std::string> existing = files::ReadFile(path);
+  if (existing.ok() && !absl::StripAsciiWhitespace(*existing).empty()) {
+    chmod(path.c_str(), 0600);
+    return absl::OkStatus();
+  }
+  std::error_code ec;
+  const std::string dir = fs::path(path).parent_path().string();
+  fs::create_directories(dir, ec);
+  if (ec || chmod(dir.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, ": cannot create a private directory"));
+  }
+  unsigned char random[32];
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom.read(reinterpret_cast<char*>(random), sizeof(random))) {
+    return absl::FailedPreconditionError("/dev/urandom: cannot be read (no token generated)");
+  }
+  std::string token;
+  for (unsigned char byte : random) absl::StrAppend(&token, absl::Hex(byte, absl::kZeroPad2));
+  // Created 0600 under a temporary name, then renamed: never readable by others, never partial.
+  const std::string temp = path + ".tmp";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(temp, ": ", std::strerror(errno)));
+  }
+  token += "\n";
+  bool written = fchmod(fd, 0600) == 0 &&
+                 write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  written = close(fd) == 0 && written;
+  if (!written || rename(temp.c_str(), path.c_str()) != 0) {
+    unlink(temp.c_str());
+    return absl::FailedPreconditionError(absl::StrCat(path, ": cannot write the token"));
+  }
+  return absl::OkStatus();
 }
 
 ProcessInfo InspectProcess(pid_t pid) {
@@ -504,6 +547,12 @@ absl::Status LocalCluster::StartAll(bool detached) {
     }
   }
 
+  // The services require these tokens; chordctl reads them back for the local cluster.
+  for (const std::string& token : {UserTokenPath(dir), InternalTokenPath(dir)}) {
+    absl::Status ensured = EnsureTokenFile(token);
+    if (!ensured.ok()) return ensured;
+  }
+
   record_.created_unix_ms = absl::ToUnixMillis(absl::Now());
   if (!detached) {
     record_.supervisor_pid = getpid();
@@ -620,7 +669,9 @@ absl::Status LocalCluster::StartGroup(const std::vector<Launch>& launches) {
               "--port_file=" + PortFile(launch.name, false),
               "--metrics_host=127.0.0.1",
               absl::StrCat("--metrics_port=", launch.metrics_port),
-              "--metrics_port_file=" + PortFile(launch.name, true)};
+              "--metrics_port_file=" + PortFile(launch.name, true),
+              "--user_token_file=" + UserTokenPath(options_.state_dir),
+              "--internal_token_file=" + InternalTokenPath(options_.state_dir)};
     s.argv.insert(s.argv.end(), launch.args.begin(), launch.args.end());
     s.env = launch.env;
     s.env["OMP_WAIT_POLICY"] = "PASSIVE";

@@ -101,6 +101,16 @@ absl::Status WriteClusterRecord(const ClusterRecord& record);
 // The default state directory: $CHORD_STATE_DIR, else ./.chord.
 std::string DefaultStateDir();
 
+// The bearer tokens of a local cluster: <state_dir>/tokens/user.token (the JobService) and
+// <state_dir>/tokens/internal.token (service-to-service calls). `chordctl up` writes them.
+std::string UserTokenPath(const std::string& state_dir);
+std::string InternalTokenPath(const std::string& state_dir);
+
+// Writes a fresh random token (256 bits, hex) to `path` with mode 0600 unless the file already
+// holds one (a restarted cluster keeps its tokens). FAILED_PRECONDITION naming the path when it
+// cannot be written or /dev/urandom cannot be read.
+absl::Status EnsureTokenFile(const std::string& path);
+
 // --- Processes --------------------------------------------------------------------------------
 
 // What /proc says about a process: its executable (resolved; " (deleted)" removed), its start

@@ -12,6 +12,7 @@
 #include "common/files/file_io.h"
 #include "nlohmann/json.hpp"
 #include "services/reward/client.h"
+#include "tools/chordctl/local_cluster.h"
 
 namespace chord::chordctl {
 namespace {
@@ -36,7 +37,16 @@ struct VerifiersArgs {
 absl::StatusOr<std::unique_ptr<reward::RewardClient>> MakeClient(const std::string& address,
                                                                  const CliContext& context) {
   if (!address.empty()) {
-    auto client = reward::GrpcRewardClient::Create(address, ClientOptionsFor(context));
+    // The reward service takes the internal token; the local cluster's goes only to its own.
+    std::string local_token;
+    absl::StatusOr<ClusterRecord> cluster = ReadClusterRecord(DefaultStateDir());
+    const ServiceRecord* local = cluster.ok() ? cluster->Find("reward") : nullptr;
+    if (local != nullptr && local->address == address) {
+      local_token = InternalTokenPath(cluster->state_dir);
+    }
+    absl::StatusOr<rpc::ClientOptions> options = AuthorizedClientOptions(context, local_token);
+    if (!options.ok()) return options.status();
+    auto client = reward::GrpcRewardClient::Create(address, *options);
     if (!client.ok()) return client.status();
     return std::unique_ptr<reward::RewardClient>(std::move(*client));
   }
