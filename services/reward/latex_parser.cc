@@ -87,13 +87,12 @@ bool IsGreek(absl::string_view name) {
 // The canonical name of a function command, or "" when `name` is not one.
 absl::string_view FunctionName(absl::string_view name) {
   static constexpr std::pair<absl::string_view, absl::string_view> kFunctions[] = {
-      {"sin", "sin"},       {"cos", "cos"},     {"tan", "tan"},     {"sec", "sec"},
-      {"csc", "csc"},       {"cot", "cot"},     {"arcsin", "asin"}, {"arccos", "acos"},
-      {"arctan", "atan"},   {"asin", "asin"},   {"acos", "acos"},   {"atan", "atan"},
-      {"sinh", "sinh"},     {"cosh", "cosh"},   {"tanh", "tanh"},   {"log", "log"},
-      {"ln", "log"},        {"exp", "exp"},     {"abs", "abs"},     {"lg", "log10"},
-      {"arcsec", "asec"},   {"arccsc", "acsc"}, {"arccot", "acot"}, {"cosec", "csc"},
-      {"operatorname", ""},
+      {"sin", "sin"},     {"cos", "cos"},     {"tan", "tan"},     {"sec", "sec"},
+      {"csc", "csc"},     {"cot", "cot"},     {"arcsin", "asin"}, {"arccos", "acos"},
+      {"arctan", "atan"}, {"asin", "asin"},   {"acos", "acos"},   {"atan", "atan"},
+      {"sinh", "sinh"},   {"cosh", "cosh"},   {"tanh", "tanh"},   {"log", "log"},
+      {"ln", "log"},      {"exp", "exp"},     {"abs", "abs"},     {"lg", "log10"},
+      {"arcsec", "asec"}, {"arccsc", "acsc"}, {"arccot", "acot"}, {"cosec", "csc"},
   };
   for (const auto& [written, canonical] : kFunctions) {
     if (name == written) return canonical;
@@ -914,7 +913,6 @@ class Parser {
       return MakeNode(NodeKind::kSymbol, {}, name);
     }
     absl::string_view function = FunctionName(name);
-    if (function.empty() && (name == "exp" || name == "log10")) function = name;
     if (!function.empty()) return ParseFunction(std::string(function));
     return absl::InvalidArgumentError(absl::StrCat("unknown command \\", name));
   }

@@ -26,7 +26,8 @@
 namespace chord::reward {
 
 inline constexpr size_t kMaxLatexAnswerBytes = 1024;
-inline constexpr int kMaxLatexNesting = 48;
+// Each bracket or \frac level costs about 4 of the nesting budget.
+inline constexpr int kMaxLatexNesting = 128;
 inline constexpr int kMaxLatexNodes = 768;
 
 enum class NodeKind {

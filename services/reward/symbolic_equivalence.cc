@@ -428,10 +428,10 @@ class Comparer {
     return symbols.empty() && !e.has(infinity_);
   }
 
-  // The value of a constant expression (after substitution), or nullopt when undefined.
-  static std::optional<std::complex<double>> Value(const ex& e) {
+  // The value of a constant expression (of `e` at `point`), or nullopt when undefined there.
+  static std::optional<std::complex<double>> Value(const ex& e, const GiNaC::exmap& point = {}) {
     try {
-      ex value = e.evalf();
+      ex value = (point.empty() ? e : e.subs(point)).evalf();
       if (!is_a<numeric>(value)) return std::nullopt;
       const numeric& n = ex_to<numeric>(value);
       std::complex<double> z(n.real().to_double(), n.imag().to_double());
@@ -462,9 +462,9 @@ class Comparer {
       double v = magnitude(rng_);
       point[s] = numeric(negative(rng_) ? -v : v);
     }
-    std::optional<std::complex<double>> va = Value(a.subs(point));
+    std::optional<std::complex<double>> va = Value(a, point);
     if (!va) return std::nullopt;
-    std::optional<std::complex<double>> vb = Value(b.subs(point));
+    std::optional<std::complex<double>> vb = Value(b, point);
     if (!vb) return std::nullopt;
     return std::make_pair(*va, *vb);
   }
