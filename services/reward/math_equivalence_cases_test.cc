@@ -257,6 +257,8 @@ const EquivalenceCase kCases[] = {
     {"set", R"(\emptyset)", R"(\{\})", true},
     {"set", R"(\emptyset)", R"(\{0\})", false},
     {"set", R"(\{1,2\})", R"((1,2))", false},
+    {"set", R"(\{1,3\} \cup \{2,4\})", R"(\{1,2,3,4\})", true},
+    {"set", R"(\{1,3\} \cup \{2,5\})", R"(\{1,2,3,4\})", false},
     // ---- intervals and unions ----
     {"interval", R"([-2, 7])", R"([-2,7])", true},
     {"interval", R"([-2, 7))", R"([-2,7])", false},

@@ -174,6 +174,24 @@ bool Elements(const std::vector<LatexNode>& nodes, std::vector<LatexNode>* out) 
   return true;
 }
 
+// \{..\}, or a union of them ("\{1,3\} \cup \{2,4\}" is "\{1,2,3,4\}").
+bool IsFiniteSet(const LatexNode& node) {
+  if (node.kind == NodeKind::kSet) return true;
+  return node.kind == NodeKind::kUnion &&
+         std::all_of(node.children.begin(), node.children.end(),
+                     [](const LatexNode& part) { return part.kind == NodeKind::kSet; });
+}
+
+// The members of a finite set (precondition: IsFiniteSet(node)).
+std::vector<LatexNode> SetMembers(const LatexNode& node) {
+  if (node.kind == NodeKind::kSet) return node.children;
+  std::vector<LatexNode> members;
+  for (const LatexNode& part : node.children) {
+    members.insert(members.end(), part.children.begin(), part.children.end());
+  }
+  return members;
+}
+
 struct Interval {
   ex low, high;
   bool low_closed = false, high_closed = false;
@@ -766,10 +784,10 @@ class Comparer {
       return Assigned(b, a, /*response_side=*/false);
     }
     if (a.kind == NodeKind::kMatrix || b.kind == NodeKind::kMatrix) return Matrices(a, b);
-    if (a.kind == NodeKind::kSet || b.kind == NodeKind::kSet) {
-      if (a.kind != b.kind) return NotEqual("a set vs something else");
+    if (IsFiniteSet(a) || IsFiniteSet(b)) {
+      if (!IsFiniteSet(a) || !IsFiniteSet(b)) return NotEqual("a set vs something else");
       std::vector<LatexNode> x, y;
-      if (!Elements(a.children, &x) || !Elements(b.children, &y)) {
+      if (!Elements(SetMembers(a), &x) || !Elements(SetMembers(b), &y)) {
         return NotEqual("sets too large");
       }
       return SameElements(x, y, "set");
