@@ -146,41 +146,42 @@ Sample MakeSymbolicSample(std::mt19937& rng) {
       reference = absl::StrFormat("(x+%d)(x+%d)", a, a);
       break;
     case 1:  // a rational expression
-      answer = absl::StrFormat("\frac{x^2-%d}{x-%d}", a * a, a);
+      answer = absl::StrFormat("\\frac{x^2-%d}{x-%d}", a * a, a);
       reference = absl::StrFormat("x+%d", a + off);
       break;
     case 2:  // a trigonometric identity
-      answer = absl::StrFormat("%d\sec^2 y", a);
-      reference = absl::StrFormat("%d\tan^2 y + %d", a, a + off);
+      answer = absl::StrFormat("%d\\sec^2 y", a);
+      reference = absl::StrFormat("%d\\tan^2 y + %d", a, a + off);
       break;
     case 3:  // a rescaled, rearranged line
       answer = absl::StrFormat("%dx + %dy - %d = 0", 2 * a, 2 * b, 2 * (a + b) + off);
-      reference = absl::StrFormat("y = -\frac{%d}{%d}x + \frac{%d}{%d}", a, b, a + b, b);
+      reference = absl::StrFormat("y = -\\frac{%d}{%d}x + \\frac{%d}{%d}", a, b, a + b, b);
       break;
     case 4:  // an inequality the other way round
-      answer = absl::StrFormat("%d \geq x", a + off);
-      reference = absl::StrFormat("x \leq %d", a);
+      answer = absl::StrFormat("%d \\geq x", a + off);
+      reference = absl::StrFormat("x \\leq %d", a);
       break;
     case 5:  // a set in another order
-      answer = absl::StrFormat("\{%d, %d, %d\}", b, a + off, a + b);
-      reference = absl::StrFormat("\{%d, %d, %d\}", a, a + b, b);
+      // A wrong element is over 10, so never one of the reference's by chance.
+      answer = absl::StrFormat("\\{%d, %d, %d\\}", b, right ? a : a + 10 + off, a + b);
+      reference = absl::StrFormat("\\{%d, %d, %d\\}", a, a + b, b);
       break;
     case 6:  // \pm against the two roots
-      answer = absl::StrFormat("%d \pm \sqrt{%d}", a, b + off);
-      reference = absl::StrFormat("%d+\sqrt{%d}, %d-\sqrt{%d}", a, b, a, b);
+      answer = absl::StrFormat("%d \\pm \\sqrt{%d}", a, b + off);
+      reference = absl::StrFormat("%d+\\sqrt{%d}, %d-\\sqrt{%d}", a, b, a, b);
       break;
     case 7:  // f(x) = ... against the expression
       answer = absl::StrFormat("f(x) = %d x^2 + x", a + off);
       reference = absl::StrFormat("x(%dx + 1)", a);
       break;
     default:  // an interval written as an inequality chain
-      answer = absl::StrFormat("-%d \le x < %d", a, b + off);
+      answer = absl::StrFormat("-%d \\le x < %d", a, b + off);
       reference = absl::StrFormat("[-%d, %d)", a, b);
       break;
   }
   Sample sample;
   sample.response =
-      absl::StrCat(Reasoning(rng), "Therefore, the final answer is $\boxed{", answer, "}$.");
+      absl::StrCat(Reasoning(rng), "Therefore, the final answer is $\\boxed{", answer, "}$.");
   sample.reference = reference;
   sample.correct = right;
   return sample;
