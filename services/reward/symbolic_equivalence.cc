@@ -112,8 +112,17 @@ std::optional<RelationKind> AssignmentKind(const LatexNode& node) {
   return kind;
 }
 
-// The answers a node stands for: a list's items, and a \pm's two signs (recursively).
+bool ContainsPlusMinus(const LatexNode& node) {
+  if (node.kind == NodeKind::kPlusMinus) return true;
+  return std::any_of(node.children.begin(), node.children.end(), ContainsPlusMinus);
+}
+
+// The answers a node stands for: itself, or with each \pm the + and the - answer.
 bool ExpandPlusMinus(const LatexNode& node, std::vector<LatexNode>* out) {
+  if (!ContainsPlusMinus(node)) {
+    out->push_back(node);
+    return true;
+  }
   if (node.kind == NodeKind::kPlusMinus) {
     std::vector<LatexNode> lefts, rights;
     if (!ExpandPlusMinus(node.children[0], &lefts) || !ExpandPlusMinus(node.children[1], &rights)) {
