@@ -406,8 +406,9 @@ class Comparer {
     }
     if (is_a<GiNaC::mul>(e)) {
       double total = 1;
-      for (size_t k = 0; k < e.nops(); ++k)
+      for (size_t k = 0; k < e.nops(); ++k) {
         total = std::min(total * ExpandedTerms(e.op(k)), kSaturated);
+      }
       return total;
     }
     if (is_a<GiNaC::power>(e)) {
@@ -416,7 +417,9 @@ class Comparer {
       if (is_a<numeric>(exponent) && ex_to<numeric>(exponent).is_integer()) {
         double n = std::fabs(ex_to<numeric>(exponent).to_double());
         if (base <= 1) return 1;
-        return std::min(std::pow(base, n), kSaturated);
+        // A sum of t terms to the n-th has at most C(n + t - 1, t - 1) monomials.
+        double monomials = std::exp(std::lgamma(n + base) - std::lgamma(n + 1) - std::lgamma(base));
+        return std::min({std::pow(base, n), monomials, kSaturated});
       }
       return base;
     }
@@ -425,11 +428,44 @@ class Comparer {
     return largest;
   }
 
-  // normal() then expand(), refused when the expansion could be too large.
+  // The total degree of `e` read as a polynomial (a function or a non-integer power of something
+  // with variables counts as one more variable). normal() computes polynomial gcds, whose cost
+  // grows fast with it.
+  static double TotalDegree(const ex& e) {
+    constexpr double kSaturated = 1e12;
+    if (is_a<GiNaC::symbol>(e)) return 1;
+    if (is_a<numeric>(e) || e.nops() == 0) return 0;
+    if (is_a<GiNaC::add>(e)) {
+      double largest = 0;
+      for (size_t k = 0; k < e.nops(); ++k) largest = std::max(largest, TotalDegree(e.op(k)));
+      return largest;
+    }
+    if (is_a<GiNaC::mul>(e)) {
+      double total = 0;
+      for (size_t k = 0; k < e.nops(); ++k) total += TotalDegree(e.op(k));
+      return std::min(total, kSaturated);
+    }
+    if (is_a<GiNaC::power>(e)) {
+      double base = TotalDegree(e.op(0));
+      const ex& exponent = e.op(1);
+      if (is_a<numeric>(exponent) && ex_to<numeric>(exponent).is_integer()) {
+        return std::min(base * std::fabs(ex_to<numeric>(exponent).to_double()), kSaturated);
+      }
+      return base > 0 || TotalDegree(exponent) > 0 ? 1 : 0;
+    }
+    for (size_t k = 0; k < e.nops(); ++k) {
+      if (TotalDegree(e.op(k)) > 0) return 1;
+    }
+    return 0;
+  }
+
+  // normal() then expand(), refused when the expansion could be too large; only expand() when the
+  // degree is too high for normal()'s gcds (the random points then decide).
   absl::StatusOr<ex> Simplify(const ex& e) {
     if (ExpandedTerms(e) > kMaxCasExpandedTerms) {
       return absl::ResourceExhaustedError("expression too large to expand");
     }
+    if (TotalDegree(e) > kMaxCasNormalDegree) return e.expand();
     ex normal = e.normal();
     if (normal.is_zero()) return normal;
     if (ExpandedTerms(normal) > kMaxCasExpandedTerms) return normal;

@@ -24,11 +24,13 @@
 //
 // Bounded: before GiNaC sees an expression, exponents over kMaxCasExponent, exact powers over
 // kMaxCasPowerDigits digits, factorials over kMaxCasFactorial and expansions estimated at more
-// than kMaxCasExpandedTerms terms are refused ("not equal" with the reason), and the comparison
-// stops with "not equal" once `time_budget` is spent (checked between CAS steps and numeric
-// points). GiNaC's exceptions are caught here and become a verdict. GiNaC is not thread-safe (its
-// reference counts are not atomic), so comparisons in one process run one at a time under an
-// internal lock; the budget counts from when the lock is held.
+// than kMaxCasExpandedTerms terms are refused ("not equal" with the reason); normal() is not
+// called on expressions of total degree over kMaxCasNormalDegree; and the comparison stops with
+// "not equal" once `time_budget` is spent (checked between CAS steps and numeric points, so one
+// step can overrun it; the limits above keep every step short). GiNaC's exceptions are caught here
+// and become a verdict. GiNaC is not thread-safe (its reference counts are not atomic), so
+// comparisons in one process run one at a time under an internal lock; the budget counts from when
+// the lock is held.
 
 #include <string>
 
@@ -41,6 +43,10 @@ inline constexpr int kMaxCasExponent = 1000;
 inline constexpr double kMaxCasPowerDigits = 5000;
 inline constexpr int kMaxCasFactorial = 1000;
 inline constexpr double kMaxCasExpandedTerms = 5000;
+// Above this total degree GiNaC's normal() (polynomial gcds) is skipped: only expand() and the
+// random points decide. normal() of a degree-1000 rational function in two variables ran for
+// minutes.
+inline constexpr double kMaxCasNormalDegree = 48;
 
 struct SymbolicOptions {
   // Relative tolerance for values when either side contains a decimal literal ("0.33"), and for

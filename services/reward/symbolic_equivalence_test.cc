@@ -52,6 +52,12 @@ TEST(SymbolicEquivalenceTest, RefusesBlowUpsBeforeTheCasSeesThem) {
   // Within the limits the CAS works exactly.
   EXPECT_TRUE(Compare("2^{1000} - 2^{999}", "2^{999}").equal);
   EXPECT_TRUE(Compare("(x+1)^{20}", "(1+x)^{20}").equal);
+  // Expansions are estimated by their monomials: (x+y)^12 has 13, not 2^12.
+  EXPECT_EQ(Compare("(x+y)^{12}(x-y)^{12}", "(x^2-y^2)^{12}").how, "difference simplifies to 0");
+  // Above the degree limit normal() is skipped and the random points decide.
+  SymbolicVerdict high_degree = Compare("\\frac{x^{48}-y^{48}}{x^{24}-y^{24}}", "x^{24}+y^{24}");
+  EXPECT_TRUE(high_degree.equal);
+  EXPECT_EQ(high_degree.how, "equal at 6 random points");
 }
 
 TEST(SymbolicEquivalenceTest, StopsWhenTheTimeBudgetIsSpent) {
@@ -133,6 +139,12 @@ TEST(SymbolicEquivalenceFuzzTest, AdversarialAndRandomAnswersFinishInTime) {
       "(x+1)^{100000}",
       "(x+y)^{999}",
       "(a+b+c+d+e+f+g+h)^{12}",
+      // normal()'s gcds on these ran for seconds to minutes before the degree limit.
+      "\\frac{x^{500}-y^{500}}{x^{100}-y^{100}}",
+      "\\frac{x^{1000}-y^{1000}}{x^{999}-y^{999}}",
+      "\\frac{1}{x^{999}+1}+\\frac{1}{x^{998}+1}+\\frac{1}{x^{997}+1}",
+      "\\frac{(a+b)^{20}}{(a-b)^{20}}+\\frac{c+d}{c-d}",
+      "\\frac{(x+y+z)^{10}}{(x-y+z)^{6}}",
       "e^{e^{e^{e^{e^{10}}}}}",
       "\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(x)))))))",
       "1000!",
