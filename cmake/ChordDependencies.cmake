@@ -14,6 +14,8 @@ find_package(SQLite3 REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# GiNaC (with CLN): the computer algebra behind chord-reward's symbolic math comparison.
+pkg_check_modules(GINAC REQUIRED IMPORTED_TARGET ginac)
 
 # LibTorch. Debian's libtorch-dev 1.13 by default; any LibTorch 2.x via CMAKE_PREFIX_PATH.
 find_package(Torch REQUIRED)

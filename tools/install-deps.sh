@@ -15,6 +15,8 @@ PACKAGES=(
   # metrics, logging, config, data, storage, tokenizer regex, CLI
   prometheus-cpp-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libpcre2-dev
   libcli11-dev
+  # computer algebra for the math_boxed verifier (GiNaC, with CLN)
+  libginac-dev
   # tests and benchmarks; `prometheus` provides promtool for /metrics validation
   libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
   # tools used by tests and scripts; openssl makes the TLS tests' certificates at test time

@@ -403,6 +403,7 @@ AnswerComparison CompareScalar(absl::string_view a, absl::string_view b, double 
   std::vector<MathValue> left = CandidateValues(a);
   std::vector<MathValue> right = CandidateValues(b);
   if (!left.empty() && !right.empty()) {
+    bool unknown = false;
     for (const MathValue& x : left) {
       for (const MathValue& y : right) {
         switch (CompareMathValues(x, y, tol)) {
@@ -410,19 +411,23 @@ AnswerComparison CompareScalar(absl::string_view a, absl::string_view b, double 
             return {true, "equal exact values"};
           case ValueMatch::kNumericEqual:
             return {true, absl::StrFormat("equal within relative tolerance %g", tol)};
+          case ValueMatch::kUnknown:
+            unknown = true;
+            break;
           case ValueMatch::kNotEqual:
             break;
         }
       }
     }
+    if (unknown) return {false, "values too large for exact int64 arithmetic", false};
     return {false,
             absl::StrCat("values differ: ", FormatValue(left[0]), " vs ", FormatValue(right[0]))};
   }
   if (IsWordsOnly(a) && IsWordsOnly(b) && absl::EqualsIgnoreCase(a, b)) {
     return {true, "same words ignoring case"};
   }
-  if (left.empty() != right.empty()) return {false, "only one side is a number"};
-  return {false, "different text"};
+  if (left.empty() != right.empty()) return {false, "only one side is a number", false};
+  return {false, "different text", false};
 }
 
 AnswerComparison CompareStructured(absl::string_view a, absl::string_view b, double tol) {
@@ -433,18 +438,24 @@ AnswerComparison CompareStructured(absl::string_view a, absl::string_view b, dou
   }
   if (x.elements.size() != y.elements.size()) {
     return {false,
-            absl::StrCat(x.elements.size(), " element(s) vs the reference's ", y.elements.size())};
+            absl::StrCat(x.elements.size(), " element(s) vs the reference's ", y.elements.size()),
+            false};
   }
   if (x.open != y.open || x.close != y.close) {
     return {false,
             absl::StrCat("brackets ", x.open.empty() ? "none" : x.open, "..", x.close,
-                         " vs the reference's ", y.open.empty() ? "none" : y.open, "..", y.close)};
+                         " vs the reference's ", y.open.empty() ? "none" : y.open, "..", y.close),
+            false};
   }
+  // Tuples and intervals are ordered; bare lists (several answers) and sets are not.
+  bool ordered = !x.open.empty() && x.open != "\\{";
   for (size_t k = 0; k < x.elements.size(); ++k) {
     AnswerComparison element = CompareScalar(x.elements[k], y.elements[k], tol);
     if (!element.equal) {
-      return {false, absl::StrCat("element ", k + 1, " of ", x.elements.size(), " differs (",
-                                  element.how, ")")};
+      return {false,
+              absl::StrCat("element ", k + 1, " of ", x.elements.size(), " differs (", element.how,
+                           ")"),
+              ordered && element.decided};
     }
   }
   return {true, absl::StrCat("all ", x.elements.size(), " elements equal in order")};
@@ -550,13 +561,14 @@ AnswerComparison CompareNormalizedAnswers(absl::string_view response, absl::stri
   std::vector<absl::string_view> x = SplitTopLevel(response, "\\cup");
   std::vector<absl::string_view> y = SplitTopLevel(reference, "\\cup");
   if (x.size() != y.size()) {
-    return {false, absl::StrCat("a union of ", x.size(), " part(s) vs the reference's ", y.size())};
+    return {false, absl::StrCat("a union of ", x.size(), " part(s) vs the reference's ", y.size()),
+            false};
   }
   if (x.size() == 1) return CompareStructured(response, reference, rel_tolerance);
   for (size_t k = 0; k < x.size(); ++k) {
     AnswerComparison part = CompareStructured(x[k], y[k], rel_tolerance);
     if (!part.equal) {
-      return {false, absl::StrCat("union part ", k + 1, " differs (", part.how, ")")};
+      return {false, absl::StrCat("union part ", k + 1, " differs (", part.how, ")"), false};
     }
   }
   return {true, absl::StrCat("all ", x.size(), " union parts equal")};

@@ -18,7 +18,8 @@
 // CompareNormalizedAnswers then compares two normalised answers: text equality, tuples and
 // intervals element by element in order (the brackets must match), integers digit for digit, and
 // other numeric expressions by value (exact, or within a relative tolerance; see
-// math_expression.h).
+// math_expression.h). It is the fast path of math_boxed: what it cannot decide goes to the
+// symbolic comparison (symbolic_equivalence.h).
 
 #include <cstddef>
 #include <optional>
@@ -53,6 +54,10 @@ struct AnswerComparison {
   // How they compared: "same text after normalisation", "equal exact values",
   // "equal within tolerance 1e-06", "element 2 of 3 differs", "bracket ( vs [" ...
   std::string how;
+  // False when `equal` is false only because these cheap rules do not understand the answers
+  // (variables, text, brackets or element counts that differ, lists in another order): a
+  // symbolic comparison may still find them equal. Always true when `equal` is true.
+  bool decided = true;
 };
 
 // Compares two normalised answers (see the header comment). Bounded work.

@@ -6,7 +6,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/reward/latex_normalize.h"
+#include "services/reward/latex_parser.h"
 #include "services/reward/reason_text.h"
+#include "services/reward/symbolic_equivalence.h"
 
 namespace chord::reward {
 namespace {
@@ -21,6 +23,40 @@ absl::string_view ReferenceAnswer(absl::string_view reference) {
 }
 
 }  // namespace
+
+AnswerComparison MathBoxedVerifier::Compare(absl::string_view answer,
+                                            absl::string_view reference) const {
+  std::optional<absl::StatusOr<ParsedAnswer>> parsed_answer, parsed_reference;
+  if (options_.units == UnitsPolicy::kMustMatch) {
+    parsed_answer = ParseLatexAnswer(answer);
+    parsed_reference = ParseLatexAnswer(reference);
+    if (parsed_answer->ok() && parsed_reference->ok() &&
+        (*parsed_answer)->unit != (*parsed_reference)->unit) {
+      return {false, absl::StrCat("units ", Quote((*parsed_answer)->unit), " vs the reference's ",
+                                  Quote((*parsed_reference)->unit))};
+    }
+  }
+  AnswerComparison comparison = CompareNormalizedAnswers(
+      NormalizeLatexAnswer(answer), NormalizeLatexAnswer(reference), options_.rel_tolerance);
+  if (comparison.equal || comparison.decided || !options_.symbolic) return comparison;
+  if (!parsed_answer) {
+    parsed_answer = ParseLatexAnswer(answer);
+    parsed_reference = ParseLatexAnswer(reference);
+  }
+  if (!parsed_answer->ok()) {
+    return {false, absl::StrCat(comparison.how, "; the answer is not understood: ",
+                                parsed_answer->status().message())};
+  }
+  if (!parsed_reference->ok()) {
+    return {false, absl::StrCat(comparison.how, "; the reference is not understood: ",
+                                parsed_reference->status().message())};
+  }
+  SymbolicOptions symbolic;
+  symbolic.rel_tolerance = options_.rel_tolerance;
+  symbolic.time_budget = options_.symbolic_time_budget;
+  SymbolicVerdict verdict = CompareSymbolically(**parsed_answer, **parsed_reference, symbolic);
+  return {verdict.equal, absl::StrCat("symbolic: ", verdict.how)};
+}
 
 absl::Status MathBoxedVerifier::ValidateTask(const ScoreInput& input) const {
   absl::string_view reference = ReferenceAnswer(input.reference);
@@ -52,10 +88,7 @@ VerifierResult MathBoxedVerifier::Score(const ScoreInput& input) const {
     return result;
   }
   absl::string_view reference = ReferenceAnswer(input.reference);
-  std::string normalized_answer = NormalizeLatexAnswer(answer);
-  std::string normalized_reference = NormalizeLatexAnswer(reference);
-  AnswerComparison comparison =
-      CompareNormalizedAnswers(normalized_answer, normalized_reference, options_.rel_tolerance);
+  AnswerComparison comparison = Compare(answer, reference);
   result.correct = comparison.equal;
   result.score = comparison.equal ? 1.0 : 0.0;
   result.reason =

@@ -252,6 +252,7 @@ class Parser {
     if (ConsumeCommand("pi")) {
       MathValue v;
       v.approx = kPi;
+      v.irrational = true;
       return v;
     }
     return Error("unknown command");
@@ -297,6 +298,7 @@ class Parser {
   absl::StatusOr<MathValue> Combine(const MathValue& a, const MathValue& b, char op) {
     MathValue v;
     v.has_decimal = a.has_decimal || b.has_decimal;
+    v.irrational = a.irrational || b.irrational;
     switch (op) {
       case '+':
         v.approx = a.approx + b.approx;
@@ -322,14 +324,20 @@ class Parser {
   absl::StatusOr<MathValue> Power(const MathValue& base, const MathValue& exponent) {
     MathValue v;
     v.has_decimal = base.has_decimal || exponent.has_decimal;
+    v.irrational = base.irrational || exponent.irrational;
     if (base.exact && exponent.exact) {
       const Rational& e = *exponent.exact;
       if (e.is_integer()) {
         v.exact = base.exact->Pow(e.num());
-      } else if (e.den() == 2) {
-        std::optional<Rational> root = base.exact->ExactSqrt();
-        if (root) v.exact = root->Pow(e.num());
+      } else {
+        if (e.den() == 2) {
+          std::optional<Rational> root = base.exact->ExactSqrt();
+          if (root) v.exact = root->Pow(e.num());
+        }
+        if (!v.exact) v.irrational = true;
       }
+    } else if (!exponent.exact) {
+      v.irrational = true;
     }
     if (base.approx == 0.0 && exponent.approx < 0) return Error("division by zero");
     v.approx = std::pow(base.approx, exponent.approx);
@@ -339,6 +347,7 @@ class Parser {
   absl::StatusOr<MathValue> Root(const MathValue& radicand, const std::optional<MathValue>& index) {
     MathValue v;
     v.has_decimal = radicand.has_decimal;
+    v.irrational = radicand.irrational;
     int64_t n = 2;
     if (index) {
       if (!index->exact || !index->exact->is_integer() || index->exact->num() < 2 ||
@@ -349,6 +358,7 @@ class Parser {
     }
     if (radicand.approx < 0 && n % 2 == 0) return Error("square root of a negative number");
     if (n == 2 && radicand.exact) v.exact = radicand.exact->ExactSqrt();
+    if (!v.exact) v.irrational = true;
     double magnitude = std::pow(std::fabs(radicand.approx), 1.0 / static_cast<double>(n));
     v.approx = radicand.approx < 0 ? -magnitude : magnitude;
     return Finite(v);
@@ -377,7 +387,10 @@ ValueMatch CompareMathValues(const MathValue& a, const MathValue& b, double rel_
   }
   double diff = std::fabs(a.approx - b.approx);
   double scale = std::max(std::fabs(a.approx), std::fabs(b.approx));
-  if (diff <= rel_tolerance * scale || diff <= 1e-12) return ValueMatch::kNumericEqual;
+  bool close = diff <= rel_tolerance * scale || diff <= 1e-12;
+  bool rational_only = !a.has_decimal && !b.has_decimal && !a.irrational && !b.irrational;
+  if (close && rational_only && (!a.exact || !b.exact)) return ValueMatch::kUnknown;
+  if (close) return ValueMatch::kNumericEqual;
   return ValueMatch::kNotEqual;
 }
 

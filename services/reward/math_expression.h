@@ -30,6 +30,9 @@ struct MathValue {
   // True when a decimal literal with a fractional part ("0.75", "3.0") took part: such answers
   // may be rounded, so they compare with a tolerance.
   bool has_decimal = false;
+  // True when an irrational value took part (\pi, a root that is not exact). Without it and
+  // without `exact`, the value is a rational too large for int64 and only `approx` is known.
+  bool irrational = false;
 };
 
 // Evaluates `text`. INVALID_ARGUMENT (with the offset) when it is not a closed numeric expression
@@ -42,12 +45,14 @@ enum class ValueMatch {
   kExactEqual,    // equal as exact rationals
   kNumericEqual,  // equal within the relative tolerance
   kNotEqual,
+  kUnknown,  // rationals too large for int64 that a double cannot tell apart
 };
 
 // Equality of two answers' values. Exact values without decimals (integers, fractions, and
 // anything built from them) must be exactly equal; when either side is inexact or contains a
 // decimal literal, the values are equal when |a - b| <= rel_tolerance * max(|a|, |b|) (or
-// |a - b| <= 1e-12).
+// |a - b| <= 1e-12). Rationals that overflowed int64 on both sides and are close as doubles are
+// kUnknown (2^100 vs 2^100 + 1): exact arithmetic elsewhere must decide.
 ValueMatch CompareMathValues(const MathValue& a, const MathValue& b, double rel_tolerance);
 
 }  // namespace chord::reward
