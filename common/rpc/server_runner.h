@@ -4,7 +4,7 @@
 //  - listens on host:port (port 0 picks a free one; the chosen port is written to `port_file`
 //    atomically, for tests and local runners),
 //  - serves the standard health service (grpc.health.v1, for Kubernetes probes),
-//  - applies message size limits,
+//  - applies message size limits and a thread quota,
 //  - records per-RPC metrics for every method (chord_rpc_server_* in common/metrics),
 //  - shuts down gracefully: health turns NOT_SERVING, new calls are refused, in-flight calls get
 //    `shutdown_grace` to finish, then are cancelled.
@@ -43,6 +43,10 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Where per-RPC metrics go; may be null (no RPC metrics).
   metrics::RpcMetrics* rpc_metrics = nullptr;
+  // Most threads gRPC may use for this server (a grpc::ResourceQuota): every call being handled
+  // holds one, so calls past the limit are answered RESOURCE_EXHAUSTED instead of growing the
+  // process. 0: no limit.
+  int max_threads = 0;
 };
 
 class ServerRunner {

@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, log_level, "info",
 ABSL_FLAG(double, shutdown_grace_s, 10.0,
           "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
 ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
+ABSL_FLAG(int, max_threads, 256,
+          "Most threads gRPC may use to handle calls (resource quota); calls past it are "
+          "answered RESOURCE_EXHAUSTED. 0: no limit");
 
 namespace chord::service {
 
@@ -33,6 +36,12 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
   if (max_message_mb < 1 || max_message_mb > 2047) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_message_mb: must be in [1, 2047], got ", max_message_mb));
+  }
+  // gRPC's synchronous server needs a couple of threads of its own to poll for calls.
+  const int max_threads = absl::GetFlag(FLAGS_max_threads);
+  if (max_threads != 0 && max_threads < 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_threads: must be 0 (no limit) or >= 4, got ", max_threads));
   }
   if (!(absl::GetFlag(FLAGS_shutdown_grace_s) >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("--shutdown_grace_s: must be >= 0, got ",
@@ -79,6 +88,7 @@ rpc::ServerOptions ServiceHost::server_options() const {
   options.max_send_message_bytes = options.max_receive_message_bytes;
   options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s));
   options.rpc_metrics = rpc_metrics_.get();
+  options.max_threads = absl::GetFlag(FLAGS_max_threads);
   return options;
 }
 
