@@ -51,7 +51,8 @@ class EndToEndTest : public ::testing::Test {
     std::filesystem::create_directories(state_dir_);
     std::filesystem::create_directories(dir_.File("run"));
 
-    auto eb = testing::StartService("chord-expert-buffer", {}, dir_.File("run"));
+    auto eb = testing::StartService("chord-expert-buffer", {"--data_root=" + dir_.File("data")},
+                                    dir_.File("run"));
     ASSERT_TRUE(eb.ok()) << eb.status();
     expert_buffer_ = std::move(*eb);
     auto rw = testing::StartService("chord-reward", {"--workers=1"}, dir_.File("run"));
@@ -94,6 +95,7 @@ class EndToEndTest : public ::testing::Test {
                                        absl::StrCat("--port=", rank == 0 ? learner_port_ : 0),
                                        "--port_file=" + run + "/port",
                                        "--state_dir=" + state_dir_,
+                                       "--model_root=" + dir_.path(),
                                        "--expert_buffer=" + expert_buffer_.address(),
                                        "--reward=" + reward_.address(),
                                        "--rollout_workers=" + workers,
