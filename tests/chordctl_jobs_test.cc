@@ -107,9 +107,9 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
                               " --tasks 200 --expert 200 --eval 20 --seed 5"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
-  run = Chordctl(
-      absl::StrCat("up --detach --state-dir ", state_, " --model ", model_, " --rollout-workers 2"),
-      absl::Seconds(240));
+  run = Chordctl(absl::StrCat("up --detach --state-dir ", state_, " --model ", model_,
+                              " --data-root ", data_, " --rollout-workers 2"),
+                 absl::Seconds(240));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "export CHORD_LEARNER_ADDRESS=127.0.0.1:"))
       << run.output;

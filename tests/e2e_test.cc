@@ -57,7 +57,9 @@ class EndToEndTest : public ::testing::Test {
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     tokens_ = *tokens;
 
-    auto eb = testing::StartService("chord-expert-buffer", tokens_.Flags(), dir_.File("run"));
+    auto eb = testing::StartService("chord-expert-buffer",
+                                    WithTokens({"--data_root=" + dir_.File("data")}),
+                                    dir_.File("run"));
     ASSERT_TRUE(eb.ok()) << eb.status();
     expert_buffer_ = std::move(*eb);
     auto rw = testing::StartService("chord-reward", WithTokens({"--workers=1"}), dir_.File("run"));
@@ -101,6 +103,7 @@ class EndToEndTest : public ::testing::Test {
                                        absl::StrCat("--port=", rank == 0 ? learner_port_ : 0),
                                        "--port_file=" + run + "/port",
                                        "--state_dir=" + state_dir_,
+                                       "--model_root=" + dir_.path(),
                                        "--expert_buffer=" + expert_buffer_.address(),
                                        "--reward=" + reward_.address(),
                                        "--rollout_workers=" + workers,

@@ -3,8 +3,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -124,7 +126,9 @@ TEST(ExpertBufferIntegrationTest, RestartWithSavedCursorContinuesTheSequenceExac
   std::vector<std::string> tasks_uninterrupted, expert_uninterrupted;
   {
     TempDir run_dir;
-    auto service = StartService(kBinary, {"--state_dir=" + run_dir.File("state")}, run_dir.path());
+    auto service =
+        StartService(kBinary, {"--state_dir=" + run_dir.File("state"), "--data_root=" + dir.path()},
+                     run_dir.path());
     ASSERT_TRUE(service.ok()) << service.status();
     auto client = Connect(*service);
     ASSERT_TRUE(
@@ -148,7 +152,8 @@ TEST(ExpertBufferIntegrationTest, RestartWithSavedCursorContinuesTheSequenceExac
   std::vector<std::string> tasks_resumed, expert_resumed;
   {
     TempDir run_dir;
-    auto service = StartService(kBinary, {"--state_dir=" + state}, run_dir.path());
+    auto service = StartService(kBinary, {"--state_dir=" + state, "--data_root=" + dir.path()},
+                                run_dir.path());
     ASSERT_TRUE(service.ok()) << service.status();
     auto client = Connect(*service);
     ASSERT_TRUE(
@@ -164,7 +169,8 @@ TEST(ExpertBufferIntegrationTest, RestartWithSavedCursorContinuesTheSequenceExac
   {
     // No LoadDataset after the restart: the state dir brings both datasets back.
     TempDir run_dir;
-    auto service = StartService(kBinary, {"--state_dir=" + state}, run_dir.path());
+    auto service = StartService(kBinary, {"--state_dir=" + state, "--data_root=" + dir.path()},
+                                run_dir.path());
     ASSERT_TRUE(service.ok()) << service.status();
     auto client = Connect(*service);
     auto stats = client->Stats(chord::v1::StatsRequest());
@@ -185,7 +191,8 @@ TEST(ExpertBufferIntegrationTest, RestartWithSavedCursorContinuesTheSequenceExac
 
 TEST(ExpertBufferIntegrationTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
   TempDir dir;
-  auto service = StartService(kBinary, {"--max_sample=50"}, dir.path());
+  auto service =
+      StartService(kBinary, {"--max_sample=50", "--data_root=" + dir.path()}, dir.path());
   ASSERT_TRUE(service.ok()) << service.status();
   auto client = Connect(*service);
   ASSERT_TRUE(
@@ -229,7 +236,7 @@ TEST(ExpertBufferIntegrationTest, BadDatasetFileFailsWithLineAndFieldAndOldVersi
   TempDir dir;
   std::string path = dir.File("tasks.jsonl");
   ASSERT_TRUE(files::WriteFileAtomically(path, TaskLines(4)).ok());
-  auto service = StartService(kBinary, {}, dir.path());
+  auto service = StartService(kBinary, {"--data_root=" + dir.path()}, dir.path());
   ASSERT_TRUE(service.ok()) << service.status();
   auto client = Connect(*service);
   auto loaded = client->LoadDataset(LoadPath("t", chord::v1::DATASET_KIND_TASKS, path));
@@ -263,9 +270,10 @@ TEST(ExpertBufferIntegrationTest, PreloadFlagServesAndABadPreloadFailsTheStart) 
   ASSERT_TRUE(files::WriteFileAtomically(bad, ExpertLines(1) + "{\"prompt\":\"p\"}\n").ok());
   {
     TempDir run_dir;
-    auto service = StartService(
-        kBinary, {"--dataset=a=tasks:" + good, "--dataset", "b=expert:" + dir.File("e.jsonl")},
-        run_dir.path());
+    auto service = StartService(kBinary,
+                                {"--data_root=" + dir.path(), "--dataset=a=tasks:" + good,
+                                 "--dataset", "b=expert:" + dir.File("e.jsonl")},
+                                run_dir.path());
     ASSERT_FALSE(service.ok()) << "e.jsonl does not exist";
     EXPECT_THAT(std::string(service.status().message()),
                 HasSubstr("--dataset b: path: cannot open " + dir.File("e.jsonl")));
@@ -273,9 +281,10 @@ TEST(ExpertBufferIntegrationTest, PreloadFlagServesAndABadPreloadFailsTheStart) 
   ASSERT_TRUE(files::WriteFileAtomically(dir.File("e.jsonl"), ExpertLines(2)).ok());
   {
     TempDir run_dir;
-    auto service = StartService(
-        kBinary, {"--dataset=a=tasks:" + good, "--dataset", "b=expert:" + dir.File("e.jsonl")},
-        run_dir.path());
+    auto service = StartService(kBinary,
+                                {"--data_root=" + dir.path(), "--dataset=a=tasks:" + good,
+                                 "--dataset", "b=expert:" + dir.File("e.jsonl")},
+                                run_dir.path());
     ASSERT_TRUE(service.ok()) << service.status();
     auto client = Connect(*service);
     auto stats = client->Stats(chord::v1::StatsRequest());
@@ -286,9 +295,76 @@ TEST(ExpertBufferIntegrationTest, PreloadFlagServesAndABadPreloadFailsTheStart) 
     StopCleanly(*service, client);
   }
   TempDir bad_dir;
-  auto service = StartService(kBinary, {"--dataset=x=expert:" + bad}, bad_dir.path());
+  auto service = StartService(kBinary, {"--data_root=" + dir.path(), "--dataset=x=expert:" + bad},
+                              bad_dir.path());
   ASSERT_FALSE(service.ok());
   EXPECT_THAT(std::string(service.status().message()), HasSubstr(bad + ":2: response: missing"));
+}
+
+// Every way out of --data_root is refused with the path in the message, none of them blocks or
+// grows the service, and a valid load right after each works.
+TEST(ExpertBufferIntegrationTest, PathEscapesAreRefusedAndTheServiceKeepsServing) {
+  TempDir dir;
+  const std::string root = dir.File("data");
+  std::filesystem::create_directories(root);
+  ASSERT_TRUE(files::WriteFileAtomically(root + "/tasks.jsonl", TaskLines(5)).ok());
+  ASSERT_TRUE(files::WriteFileAtomically(dir.File("outside.jsonl"), TaskLines(2)).ok());
+  std::filesystem::create_symlink(dir.File("outside.jsonl"), root + "/link-out.jsonl");
+  ASSERT_EQ(mkfifo((root + "/fifo.jsonl").c_str(), 0600), 0);
+  // 1 MiB + a few bytes of valid records: over --max_dataset_mb=1.
+  std::string big;
+  while (big.size() <= (1u << 20)) big += TaskLines(100);
+  ASSERT_TRUE(files::WriteFileAtomically(root + "/big.jsonl", big).ok());
+
+  TempDir run_dir;
+  auto service =
+      StartService(kBinary, {"--data_root=" + root, "--max_dataset_mb=1"}, run_dir.path());
+  ASSERT_TRUE(service.ok()) << service.status();
+  auto client = Connect(*service);
+  struct Escape {
+    std::string path;
+    absl::StatusCode code;
+    std::string says;
+  };
+  const std::vector<Escape> escapes = {
+      {"../outside.jsonl", absl::StatusCode::kPermissionDenied, "outside the data root"},
+      {root + "/../outside.jsonl", absl::StatusCode::kPermissionDenied, "outside the data root"},
+      {dir.File("outside.jsonl"), absl::StatusCode::kPermissionDenied, "outside the data root"},
+      {root + "/link-out.jsonl", absl::StatusCode::kPermissionDenied, "outside the data root"},
+      {"/dev/zero", absl::StatusCode::kPermissionDenied, "outside the data root"},
+      {"fifo.jsonl", absl::StatusCode::kInvalidArgument, "a FIFO, not a regular file"},
+      {root + "/big.jsonl", absl::StatusCode::kInvalidArgument,
+       "bytes exceed the limit of 1048576 bytes per file"},
+  };
+  for (const Escape& escape : escapes) {
+    auto refused = client->LoadDataset(LoadPath("t", chord::v1::DATASET_KIND_TASKS, escape.path));
+    EXPECT_EQ(refused.status().code(), escape.code) << escape.path << ": " << refused.status();
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("path: " + escape.path + ": "));
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr(escape.says));
+    // Still serving: a dataset under the root (absolute, then relative) loads right after.
+    auto loaded =
+        client->LoadDataset(LoadPath("t", chord::v1::DATASET_KIND_TASKS, root + "/tasks.jsonl"));
+    ASSERT_TRUE(loaded.ok()) << "after " << escape.path << ": " << loaded.status();
+    EXPECT_EQ(loaded->num_records(), 5);
+  }
+  auto relative = client->LoadDataset(LoadPath("r", chord::v1::DATASET_KIND_TASKS, "tasks.jsonl"));
+  ASSERT_TRUE(relative.ok()) << relative.status();
+  std::string cursor;
+  EXPECT_EQ(DrawTasks(*client, "r", 3, &cursor, 1).size(), 3u);
+  // Inline content is capped the same way.
+  auto inline_big = client->LoadDataset(LoadInline("b", chord::v1::DATASET_KIND_TASKS, big));
+  EXPECT_EQ(inline_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(inline_big.status().message()), HasSubstr("content: "));
+  StopCleanly(*service, client);
+}
+
+TEST(ExpertBufferIntegrationTest, ADataRootThatDoesNotExistFailsTheStart) {
+  TempDir dir;
+  auto service =
+      StartService(kBinary, {"--data_root=" + dir.File("missing")}, dir.path(), absl::Seconds(20));
+  ASSERT_FALSE(service.ok());
+  EXPECT_THAT(std::string(service.status().message()),
+              HasSubstr("the data root: " + dir.File("missing")));
 }
 
 TEST(ExpertBufferIntegrationTest, MetricsPassPromtoolAndNameTheServiceFamilies) {

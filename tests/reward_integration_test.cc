@@ -8,7 +8,10 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "chord/v1/reward.grpc.pb.h"
 #include "common/rpc/channel.h"
 #include "tests/support/child_process.h"
@@ -133,6 +136,65 @@ TEST_F(RewardIntegrationTest, MetricsPassPromtoolAndCarryTheRewardFamilies) {
         "chord_rpc_server_handled_total{code=\"OK\",method=\"/chord.v1.RewardService/Score\"}"}) {
     EXPECT_TRUE(absl::StrContains(*text, needle)) << needle;
   }
+}
+
+// Items scored so far, from the service's chord_reward_scored_total series (-1: unreadable).
+double ScoredTotal(int metrics_port) {
+  auto text = chord::testing::HttpGet(metrics_port, "/metrics");
+  if (!text.ok()) return -1;
+  double total = 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    if (!absl::StartsWith(line, "chord_reward_scored_total{")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) total += value;
+  }
+  return total;
+}
+
+// A client whose deadline passes stops the server's work on its batch: the service scores far
+// fewer items than were sent, its queue empties, and it serves the next call.
+TEST(RewardCancellationTest, AnExpiredDeadlineStopsTheBatch) {
+  chord::testing::TempDir dir;
+  auto service = chord::testing::StartService("chord-reward", {"--workers=1"}, dir.path());
+  ASSERT_TRUE(service.ok()) << service.status();
+  auto stub = v1::RewardService::NewStub(rpc::MakeChannel(service->address(), {}));
+  constexpr int kItems = 65536;
+  v1::ScoreRequest request;
+  // ~900-byte responses, so that the batch keeps the one worker busy well past the deadline.
+  const std::string reasoning(800, 'x');
+  for (int i = 0; i < kItems; ++i) {
+    *request.add_items() =
+        Item(absl::StrCat(i), "math_boxed",
+             absl::StrCat(reasoning, " so \\frac{", i, "}{7} + \\frac{1}{3} = \\boxed{\\frac{",
+                          3 * i + 7, "}{21}}"),
+             absl::StrCat("\\frac{", 3 * i + 7, "}{21}"));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  v1::ScoreResponse response;
+  grpc::Status status = stub->Score(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+
+  // The count settles (the batch is abandoned) well below the batch size.
+  double settled = -1;
+  EXPECT_TRUE(chord::testing::WaitFor(
+      [&] {
+        double before = ScoredTotal(service->metrics_port);
+        absl::SleepFor(absl::Milliseconds(300));
+        double after = ScoredTotal(service->metrics_port);
+        settled = after;
+        return before >= 0 && before == after;
+      },
+      absl::Seconds(60)));
+  EXPECT_LT(settled, kItems / 2) << "the server kept scoring the abandoned batch";
+  ::testing::Test::RecordProperty("scored_before_the_deadline_stopped_it", absl::StrCat(settled));
+
+  v1::ScoreRequest small;
+  *small.add_items() = Item("a", "arithmetic", "#### 4", "4");
+  grpc::ClientContext again;
+  again.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(stub->Score(&again, small, &response).ok());
+  EXPECT_TRUE(response.results(0).correct());
 }
 
 TEST_F(RewardIntegrationTest, SigtermExitsZero) {

@@ -60,7 +60,8 @@ rm -rf "$STATE"
 if [[ "${CHORD_QUICKSTART_KEEP:-0}" != 1 ]]; then
   trap '"$CHORDCTL" down --state-dir "$STATE" >/dev/null 2>&1 || true' EXIT
 fi
-"$CHORDCTL" up --detach --state-dir "$STATE" --model "$QS/model" --rollout-workers "$WORKERS"
+"$CHORDCTL" up --detach --state-dir "$STATE" --model "$QS/model" --data-root "$QS/data" \
+  --rollout-workers "$WORKERS"
 export CHORD_STATE_DIR="$STATE"
 METRICS_URL="http://127.0.0.1:$(tr -d '[:space:]' < "$STATE/run/learner.metrics_port")/metrics"
 

@@ -14,9 +14,9 @@
 namespace chord::bench {
 namespace {
 
-// A "Name:   1234 kB" line of /proc/self/status, in bytes; -1 when absent.
-int64_t StatusKbField(absl::string_view name) {
-  std::ifstream status("/proc/self/status");
+// A "Name:   1234 kB" line of `path` (a /proc/<pid>/status), in bytes; -1 when absent.
+int64_t StatusKbField(absl::string_view name, const std::string& path = "/proc/self/status") {
+  std::ifstream status(path);
   std::string line;
   while (std::getline(status, line)) {
     absl::string_view view(line);
@@ -56,6 +56,21 @@ int64_t PeakRssBytes() {
 
 bool ResetPeakRss() {
   std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return clear.good();
+}
+
+int64_t RssBytesOf(int pid) {
+  return StatusKbField("VmRSS", "/proc/" + std::to_string(pid) + "/status");
+}
+
+int64_t PeakRssBytesOf(int pid) {
+  return StatusKbField("VmHWM", "/proc/" + std::to_string(pid) + "/status");
+}
+
+bool ResetPeakRssOf(int pid) {
+  std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
   clear << "5";
   clear.flush();
   return clear.good();

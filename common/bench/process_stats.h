@@ -20,4 +20,11 @@ int64_t PeakRssBytes();
 // Resets the peak (VmHWM) to the current RSS (Linux >= 4.0); false when not permitted.
 bool ResetPeakRss();
 
+// The same of another process (a service a benchmark started): its resident set size now and its
+// peak, in bytes (VmRSS / VmHWM of /proc/<pid>/status; -1 when unreadable), and a reset of its
+// peak (needs the right to write /proc/<pid>/clear_refs: the same user).
+int64_t RssBytesOf(int pid);
+int64_t PeakRssBytesOf(int pid);
+bool ResetPeakRssOf(int pid);
+
 }  // namespace chord::bench

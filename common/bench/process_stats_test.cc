@@ -1,6 +1,7 @@
 #include "common/bench/process_stats.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -27,6 +28,17 @@ TEST(ProcessStatsTest, MemoryFollowsAnAllocationTheProcessTouches) {
   if (ResetPeakRss()) {
     EXPECT_LT(PeakRssBytes() - CurrentRssBytes(), 16 * kMb);
   }
+}
+
+TEST(ProcessStatsTest, ReadsAnotherProcessByPid) {
+  // This process seen through its pid reads what the /proc/self readers read.
+  const int pid = static_cast<int>(getpid());
+  EXPECT_GT(RssBytesOf(pid), 0);
+  EXPECT_GE(PeakRssBytesOf(pid), RssBytesOf(pid) - kMb);
+  EXPECT_NEAR(static_cast<double>(RssBytesOf(pid)), static_cast<double>(CurrentRssBytes()),
+              8.0 * kMb);
+  EXPECT_EQ(RssBytesOf(-5), -1);
+  EXPECT_EQ(PeakRssBytesOf(-5), -1);
 }
 
 TEST(ProcessStatsTest, CpuSecondsGrowWithWork) {

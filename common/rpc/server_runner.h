@@ -4,7 +4,7 @@
 //  - listens on host:port (port 0 picks a free one; the chosen port is written to `port_file`
 //    atomically, for tests and local runners),
 //  - serves the standard health service (grpc.health.v1, for Kubernetes probes),
-//  - applies message size limits,
+//  - applies message size limits and a thread quota,
 //  - serves TLS or plaintext and checks bearer tokens as `security` says (security.h); refuses
 //    a non-loopback address without TLS and a token unless security.allow_insecure,
 //  - records per-RPC metrics for every method (chord_rpc_server_* in common/metrics),
@@ -49,6 +49,10 @@ struct ServerOptions {
   metrics::RpcMetrics* rpc_metrics = nullptr;
   // TLS, tokens and the role of each method. Default: plaintext, no token check.
   ServerSecurity security;
+  // Most threads gRPC may use for this server (a grpc::ResourceQuota): every call being handled
+  // holds one, so calls past the limit are answered RESOURCE_EXHAUSTED instead of growing the
+  // process. 0: no limit.
+  int max_threads = 0;
 };
 
 class ServerRunner {

@@ -47,6 +47,9 @@ ABSL_FLAG(std::string, internal_token_file, "",
           "it); default: $CHORD_INTERNAL_TOKEN");
 ABSL_FLAG(bool, insecure, false,
           "Allow a non-loopback --host without TLS or without a token (logs a warning)");
+ABSL_FLAG(int, max_threads, 256,
+          "Most threads gRPC may use to handle calls (resource quota); calls past it are "
+          "answered RESOURCE_EXHAUSTED. 0: no limit");
 
 namespace chord::service {
 namespace {
@@ -80,6 +83,12 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
   if (max_message_mb < 1 || max_message_mb > 2047) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_message_mb: must be in [1, 2047], got ", max_message_mb));
+  }
+  // gRPC's synchronous server needs a couple of threads of its own to poll for calls.
+  const int max_threads = absl::GetFlag(FLAGS_max_threads);
+  if (max_threads != 0 && max_threads < 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_threads: must be 0 (no limit) or >= 4, got ", max_threads));
   }
   if (!(absl::GetFlag(FLAGS_shutdown_grace_s) >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("--shutdown_grace_s: must be >= 0, got ",
@@ -152,6 +161,7 @@ rpc::ServerOptions ServiceHost::server_options() const {
   options.security.user_token = user_token_;
   options.security.internal_token = internal_token_;
   options.security.allow_insecure = absl::GetFlag(FLAGS_insecure);
+  options.max_threads = absl::GetFlag(FLAGS_max_threads);
   options.security.cert_refresh = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_s));
   return options;
 }

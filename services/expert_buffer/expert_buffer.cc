@@ -53,8 +53,9 @@ absl::Status ValidateDatasetName(absl::string_view name, absl::string_view field
 
 std::string Dataset::version() const { return ToHex16(fingerprint_); }
 
-ExpertBuffer::ExpertBuffer(ExpertBufferOptions options, prometheus::Registry* registry)
-    : options_(std::move(options)) {
+ExpertBuffer::ExpertBuffer(ExpertBufferOptions options, files::ConfinedRoots roots,
+                           prometheus::Registry* registry)
+    : options_(std::move(options)), roots_(std::move(roots)) {
   if (registry != nullptr) metrics_ = std::make_unique<ExpertBufferMetrics>(*registry);
 }
 
@@ -71,7 +72,16 @@ absl::StatusOr<std::unique_ptr<ExpertBuffer>> ExpertBuffer::Create(ExpertBufferO
   if (options.max_line_bytes < 1) {
     return absl::InvalidArgumentError("max_line_bytes: must be >= 1");
   }
-  auto buffer = std::unique_ptr<ExpertBuffer>(new ExpertBuffer(std::move(options), registry));
+  if (options.max_dataset_bytes < 1) {
+    return absl::InvalidArgumentError("max_dataset_bytes: must be >= 1");
+  }
+  ASSIGN_OR_RETURN(
+      files::ConfinedRoots roots,
+      files::ConfinedRoots::Create(
+          options.data_roots.empty() ? std::vector<std::string>{"/"} : options.data_roots,
+          "the data root"));
+  auto buffer = std::unique_ptr<ExpertBuffer>(
+      new ExpertBuffer(std::move(options), std::move(roots), registry));
   if (!buffer->options_.state_dir.empty()) RETURN_IF_ERROR(buffer->Restore());
   return buffer;
 }
@@ -124,7 +134,9 @@ absl::Status ExpertBuffer::Restore() {
         file = item.source_path;
       }
       const absl::Time start = absl::Now();
-      auto content = files::ReadFile(file);
+      // A file loaded by path is read under the data roots of this start (they may have changed).
+      auto content = item.saved_copy.empty() ? roots_.ReadFile(file, options_.max_dataset_bytes)
+                                             : files::ReadFile(file);
       if (!content.ok()) return Annotate(content.status(), context);
       auto loaded = Load(item.name, *kind, source, *content, /*persist=*/false, start);
       if (!loaded.ok()) return Annotate(loaded.status(), context);
@@ -192,20 +204,28 @@ absl::StatusOr<LoadResult> ExpertBuffer::LoadFile(absl::string_view name, Datase
   RETURN_IF_ERROR(ValidateDatasetName(name, "name"));
   if (path.empty()) return absl::InvalidArgumentError("path: must not be empty");
   const absl::Time start = absl::Now();
-  auto content = files::ReadFile(path);
-  if (!content.ok()) {
+  auto failed = [&](const absl::Status& status) {
     if (metrics_ != nullptr) {
       metrics_->RecordLoad(false, absl::ToDoubleSeconds(absl::Now() - start), 0);
     }
-    return Annotate(content.status(), "path");
-  }
+    return Annotate(status, "path");
+  };
+  absl::StatusOr<std::string> resolved = roots_.Resolve(path);
+  if (!resolved.ok()) return failed(resolved.status());
+  auto content = roots_.ReadFile(path, options_.max_dataset_bytes);
+  if (!content.ok()) return failed(content.status());
   Source source;
-  source.path = path;
+  source.path = *resolved;
   return Load(name, kind, source, *content, /*persist=*/true, start);
 }
 
 absl::StatusOr<LoadResult> ExpertBuffer::LoadContent(absl::string_view name, DatasetKind kind,
                                                      std::string content) {
+  if (static_cast<int64_t>(content.size()) > options_.max_dataset_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content: ", content.size(), " bytes exceed the limit of ",
+                     options_.max_dataset_bytes, " bytes per dataset"));
+  }
   return Load(name, kind, Source(), content, /*persist=*/true, absl::Now());
 }
 

@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/common.pb.h"
+#include "common/files/confined_path.h"
 #include "prometheus/registry.h"
 #include "services/expert_buffer/dataset.h"
 #include "services/expert_buffer/metrics.h"
@@ -128,14 +129,21 @@ class ExpertBuffer {
   static absl::StatusOr<std::unique_ptr<ExpertBuffer>> Create(ExpertBufferOptions options,
                                                               prometheus::Registry* registry);
 
-  // Loads (or reloads) dataset `name` from the JSONL file at `path` (read by this process).
-  // INVALID_ARGUMENT for a bad name or record ("<path>:<line>: <field>: <what>"), NOT_FOUND /
-  // PERMISSION_DENIED when the file cannot be read (message starts with "path: "), INTERNAL when
-  // the state directory cannot be written. On any error the previous version stays served.
+  // Loads (or reloads) dataset `name` from the JSONL file at `path` (read by this process; a
+  // relative path is taken relative to the first data root). Errors (messages start with
+  // "path: <path>: " unless they name a record):
+  //   PERMISSION_DENIED  `path` resolves outside options.data_roots, or cannot be read;
+  //   INVALID_ARGUMENT   a bad name or record ("<path>:<line>: <field>: <what>"), a path that is
+  //                      not a regular file (directory, FIFO, device), a file larger than
+  //                      options.max_dataset_bytes;
+  //   NOT_FOUND          no such file;
+  //   INTERNAL           the state directory cannot be written.
+  // On any error the previous version stays served.
   absl::StatusOr<LoadResult> LoadFile(absl::string_view name, DatasetKind kind,
                                       const std::string& path);
 
-  // Same with the JSONL text itself; errors call it "<inline:NAME>".
+  // Same with the JSONL text itself; errors call it "<inline:NAME>". INVALID_ARGUMENT naming
+  // "content" when it is larger than options.max_dataset_bytes.
   absl::StatusOr<LoadResult> LoadContent(absl::string_view name, DatasetKind kind,
                                          std::string content);
 
@@ -178,7 +186,8 @@ class ExpertBuffer {
     int64_t max_epoch = 0;
   };
 
-  ExpertBuffer(ExpertBufferOptions options, prometheus::Registry* registry);
+  ExpertBuffer(ExpertBufferOptions options, files::ConfinedRoots roots,
+               prometheus::Registry* registry);
 
   absl::Status Restore();
   // Validates `content`, and serves it as `name` unless it is the version already served.
@@ -192,6 +201,8 @@ class ExpertBuffer {
   std::string StatePath(absl::string_view relative) const;
 
   const ExpertBufferOptions options_;
+  // options_.data_roots resolved ("/" when none are given).
+  const files::ConfinedRoots roots_;
   std::unique_ptr<ExpertBufferMetrics> metrics_;
 
   // Serializes the commit phase of loads (persisting, swapping); parsing runs outside it.

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/config/flag_config.h"
 #include "common/rpc/server_runner.h"
@@ -25,6 +26,12 @@ ABSL_FLAG(std::vector<std::string>, dataset, {},
 ABSL_FLAG(int, max_sample, 65536, "Largest n one SampleExpert/SampleTasks call may ask for");
 ABSL_FLAG(int, load_threads, 0, "Threads parsing one dataset; 0 = one per CPU core");
 ABSL_FLAG(int, max_line_mb, 16, "Longest JSONL line a dataset may have, in MiB");
+ABSL_FLAG(std::vector<std::string>, data_root, {},
+          "Directories datasets loaded by path must lie under, after symlinks are resolved "
+          "(comma-separated; a relative dataset path is taken relative to the first); anything "
+          "else is refused with PERMISSION_DENIED. Empty: the working directory");
+ABSL_FLAG(int, max_dataset_mb, 1024,
+          "Largest dataset file (or inline content) one load may read, in MiB");
 
 namespace chord::expert_buffer {
 namespace {
@@ -108,10 +115,20 @@ absl::Status Run(int argc, char** argv) {
         absl::StrCat("--max_line_mb: must be in [1, 2047] (got ", max_line_mb, ")"));
   }
   options.max_line_bytes = static_cast<size_t>(max_line_mb) << 20;
+  int max_dataset_mb = absl::GetFlag(FLAGS_max_dataset_mb);
+  if (max_dataset_mb < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_dataset_mb: must be >= 1 (got ", max_dataset_mb, ")"));
+  }
+  options.max_dataset_bytes = static_cast<int64_t>(max_dataset_mb) << 20;
+  options.data_roots = absl::GetFlag(FLAGS_data_root);
+  if (options.data_roots.empty()) options.data_roots.push_back(".");
 
   ASSIGN_OR_RETURN(auto host, service::ServiceHost::Create("expert-buffer"));
   ASSIGN_OR_RETURN(std::unique_ptr<ExpertBuffer> core,
                    ExpertBuffer::Create(options, &host->registry()));
+  spdlog::info("datasets are read from under {} (--data_root), at most {} MiB each",
+               absl::StrJoin(options.data_roots, ", "), max_dataset_mb);
   for (const DatasetSpec& spec : specs) {
     auto loaded = core->LoadFile(spec.name, spec.kind, spec.path);
     if (!loaded.ok()) return Annotate(loaded.status(), absl::StrCat("--dataset ", spec.name));

@@ -60,15 +60,42 @@ absl::StatusOr<JobStatus> JobManager::Submit(const std::string& spec_yaml,
                                              const std::string& request_id,
                                              const std::string& source) {
   ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(spec_yaml, source.empty() ? "spec" : source));
+  RETURN_IF_ERROR(CheckAllowed(spec));
   bool created = false;
   ASSIGN_OR_RETURN(JobStatus job,
-                   context_.store->Create(spec.name, spec_yaml, request_id, spec.steps, &created));
+                   context_.store->Create(spec.name, spec_yaml, request_id, spec.steps, &created,
+                                          options_.max_queued_jobs));
   if (created) spdlog::info("job {} ({}) queued", job.job_id(), spec.name);
   UpdateJobCounts();
   NotifyEvents();
   absl::MutexLock lock(&mu_);
   wake_runner_.SignalAll();
   return job;
+}
+
+absl::Status JobManager::CheckAllowed(const JobSpec& spec) const {
+  if (options_.model_roots.has_value()) {
+    absl::StatusOr<std::string> model = options_.model_roots->Resolve(spec.model);
+    if (!model.ok()) {
+      // The learner's own outputs (a finished job's model, a checkpoint) may be trained further.
+      auto outputs = files::ConfinedRoots::Create({options_.state_dir + "/jobs"}, "");
+      if (!outputs.ok() || !outputs->Resolve(spec.model).ok()) {
+        return Annotate(model.status(), "model");
+      }
+    }
+  }
+  if (!options_.allow_service_overrides) {
+    auto refuse = [](absl::string_view key) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "services.", key,
+          ": this learner does not accept service addresses from job specs (its operator can "
+          "allow them with --allow_service_overrides)"));
+    };
+    if (!spec.services.expert_buffer.empty()) return refuse("expert_buffer");
+    if (!spec.services.reward.empty()) return refuse("reward");
+    if (!spec.services.rollout_workers.empty()) return refuse("rollout_workers");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobStatus> JobManager::Get(const std::string& job_id) {
@@ -109,6 +136,22 @@ absl::StatusOr<JobStatus> JobManager::Cancel(const std::string& job_id, const st
 absl::Status JobManager::Watch(const std::string& job_id, int64_t from_sequence,
                                const std::function<bool(const chord::v1::JobEvent&)>& emit,
                                const std::function<bool()>& stopped) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.max_watch_streams > 0 && watch_streams_ >= options_.max_watch_streams) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many watchers: ", watch_streams_, " Watch streams are open, the limit is ",
+          options_.max_watch_streams, " (max_watch_streams); try again later"));
+    }
+    ++watch_streams_;
+  }
+  struct Release {
+    JobManager* manager;
+    ~Release() {
+      absl::MutexLock lock(&manager->mu_);
+      --manager->watch_streams_;
+    }
+  } release{this};
   RETURN_IF_ERROR(context_.store->Get(job_id).status());
   int64_t next = std::max<int64_t>(from_sequence, 1);
   while (true) {

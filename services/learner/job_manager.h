@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
+#include "common/files/confined_path.h"
 #include "services/learner/driver.h"
+#include "services/learner/job_spec.h"
 #include "services/learner/job_store.h"
 
 namespace chord::learner {
@@ -30,6 +33,17 @@ struct JobManagerOptions {
   // A job interrupted (learner crash, broken rank group) more often than this fails instead of
   // resuming again; graceful stops do not count.
   int max_resumes = 3;
+  // Directories a job spec's `model` must lie under (after symlinks are resolved); the learner's
+  // own job outputs (<state_dir>/jobs) are always allowed. Unset: any folder (library use and
+  // tests; the chord-learner binary always sets it, from --model_root).
+  std::optional<files::ConfinedRoots> model_roots;
+  // Accept `services.*` address overrides in job specs. Off: a spec naming one is refused with
+  // PERMISSION_DENIED (a caller could otherwise point the learner at any address).
+  bool allow_service_overrides = false;
+  // Most jobs QUEUED at once; Submit past it is RESOURCE_EXHAUSTED (0: no limit).
+  int max_queued_jobs = 100;
+  // Most Watch streams open at once; one more is RESOURCE_EXHAUSTED (0: no limit).
+  int max_watch_streams = 64;
 };
 
 class JobManager {
@@ -38,7 +52,10 @@ class JobManager {
   JobManager(JobManagerOptions options, DriverContext context);
 
   // Validates the spec (INVALID_ARGUMENT listing every problem), stores the job QUEUED, wakes the
-  // runner. Idempotent for the same non-empty request_id.
+  // runner. Idempotent for the same non-empty request_id. PERMISSION_DENIED naming the key when
+  // `model` lies outside the model roots ("model: <path>: outside the model root ...") or the
+  // spec overrides a service address without allow_service_overrides ("services.reward: ...");
+  // RESOURCE_EXHAUSTED when max_queued_jobs jobs are queued already.
   absl::StatusOr<chord::v1::JobStatus> Submit(const std::string& spec_yaml,
                                               const std::string& request_id,
                                               const std::string& source);
@@ -49,7 +66,8 @@ class JobManager {
   absl::StatusOr<chord::v1::JobStatus> Cancel(const std::string& job_id, const std::string& reason);
   // Calls `emit` with the job's events from `from_sequence` on, waiting for new ones, until the job
   // has ended and every event was sent (OK), `emit` returns false or `stopped` returns true
-  // (CANCELLED), or the manager shuts down (UNAVAILABLE).
+  // (CANCELLED), or the manager shuts down (UNAVAILABLE). RESOURCE_EXHAUSTED at once while
+  // max_watch_streams other Watch calls are running.
   absl::Status Watch(const std::string& job_id, int64_t from_sequence,
                      const std::function<bool(const chord::v1::JobEvent&)>& emit,
                      const std::function<bool()>& stopped);
@@ -64,6 +82,8 @@ class JobManager {
   void Shutdown();
 
  private:
+  // The PERMISSION_DENIED checks of Submit (model path, service overrides).
+  absl::Status CheckAllowed(const JobSpec& spec) const;
   absl::StatusOr<std::string> NextQueuedJob();
   absl::Status RequeueInterrupted();
   // QUEUED again to resume from its last checkpoint, or FAILED once it has been interrupted
@@ -80,6 +100,7 @@ class JobManager {
   absl::CondVar wake_runner_;
   absl::CondVar events_changed_;
   int64_t event_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  int watch_streams_ ABSL_GUARDED_BY(mu_) = 0;
   std::string running_job_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<JobControl> running_control_ ABSL_GUARDED_BY(mu_);
 };

@@ -129,7 +129,10 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   if (spec.mode != "sync" && spec.mode != "async") {
     problem("mode", absl::StrCat("must be \"sync\" or \"async\", got \"", spec.mode, "\""));
   }
-  if (spec.max_staleness < 0) problem("max_staleness", "must be >= 0");
+  if (spec.max_staleness < 0 || spec.max_staleness > kMaxStaleness) {
+    problem("max_staleness",
+            absl::StrCat("must be in [0, ", kMaxStaleness, "], got ", spec.max_staleness));
+  }
   if (spec.save_interval < 0) problem("save_interval", "must be >= 0");
   if (spec.keep_checkpoints < 1) problem("keep_checkpoints", "must be >= 1");
   if (!(spec.sampling.temperature >= 0)) problem("sampling.temperature", "must be >= 0");

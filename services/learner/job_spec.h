@@ -51,6 +51,10 @@ struct ServicesSpec {
   double call_timeout_s = 60.0;
 };
 
+// Largest max_staleness a spec may ask for: async generation keeps up to max_staleness + 1 batches
+// of rollouts in memory and the WeightService keeps the versions they were generated with.
+inline constexpr int64_t kMaxStaleness = 16;
+
 struct JobSpec {
   std::string name;
   // HF model folder (config.json, *.safetensors, tokenizer.json) the learner ranks load.
@@ -79,6 +83,7 @@ struct JobSpec {
   // next step overlaps this step's training, at most `max_staleness` versions behind; it also
   // sets algorithm.strict_on_policy to false (behaviour log-probs) unless the spec writes that key.
   std::string mode = "sync";
+  // In [0, kMaxStaleness].
   int64_t max_staleness = 1;
   uint64_t seed = 1;
   ServicesSpec services;

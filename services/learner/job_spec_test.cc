@@ -116,6 +116,21 @@ TEST(JobSpecTest, AsyncModeUsesBehaviourLogprobsUnlessTheSpecSaysOtherwise) {
   EXPECT_TRUE(recompute->algorithm.batch.strict_on_policy);
 }
 
+TEST(JobSpecTest, MaxStalenessIsBoundedNamingTheKey) {
+  for (int64_t bad : {int64_t{-1}, kMaxStaleness + 1, int64_t{1} << 40}) {
+    std::string yaml =
+        std::string(kValid) + "mode: async\nmax_staleness: " + std::to_string(bad) + "\n";
+    auto spec = ParseJobSpec(yaml, "job.yaml");
+    ASSERT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(spec.status().message().find("job.yaml: max_staleness: must be in [0, 16], got " +
+                                           std::to_string(bad)),
+              std::string::npos)
+        << spec.status();
+  }
+  std::string yaml = std::string(kValid) + "mode: async\nmax_staleness: 16\n";
+  EXPECT_TRUE(ParseJobSpec(yaml, "job.yaml").ok());
+}
+
 TEST(JobSpecTest, LogprobTemperatureFollowsTheSamplingTemperature) {
   auto spec = ParseJobSpec(kValid, "job.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();

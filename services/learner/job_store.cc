@@ -233,7 +233,7 @@ absl::StatusOr<JobEvent> JobStore::AppendEventLocked(const std::string& job_id, 
 
 absl::StatusOr<JobStatus> JobStore::Create(const std::string& name, const std::string& spec_yaml,
                                            const std::string& request_id, int64_t total_steps,
-                                           bool* created) {
+                                           bool* created, int64_t max_queued) {
   absl::MutexLock lock(&mu_);
   if (created != nullptr) *created = false;
   if (!request_id.empty()) {
@@ -241,6 +241,18 @@ absl::StatusOr<JobStatus> JobStore::Create(const std::string& name, const std::s
     RETURN_IF_ERROR(find.status());
     find.BindText(1, request_id);
     if (find.Step() == SQLITE_ROW) return GetLocked(find.Blob(0));
+  }
+  if (max_queued > 0) {
+    Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE state = ?1");
+    RETURN_IF_ERROR(count.status());
+    count.Bind(1, static_cast<int64_t>(chord::v1::JOB_STATE_QUEUED));
+    if (count.Step() != SQLITE_ROW) return count.Error("count queued jobs");
+    const int64_t queued = count.Int(0);
+    if (queued >= max_queued) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("job queue full: ", queued, " jobs are queued, the limit is ", max_queued,
+                       " (max_queued_jobs); submit again when one has started"));
+    }
   }
   JobStatus job;
   job.set_job_id(NewJobId());

@@ -30,10 +30,12 @@ class JobStore {
   ~JobStore();
 
   // Creates a QUEUED job. With a non-empty `request_id` that was used before, returns the job
-  // created then (idempotent submit) and `*created` is false.
+  // created then (idempotent submit) and `*created` is false. With `max_queued` > 0, a new job
+  // is refused with RESOURCE_EXHAUSTED while `max_queued` jobs are QUEUED already (checked
+  // atomically with the insertion; a repeated request_id still returns its job).
   absl::StatusOr<chord::v1::JobStatus> Create(const std::string& name, const std::string& spec_yaml,
                                               const std::string& request_id, int64_t total_steps,
-                                              bool* created = nullptr);
+                                              bool* created = nullptr, int64_t max_queued = 0);
 
   // NOT_FOUND naming the id when there is no such job.
   absl::StatusOr<chord::v1::JobStatus> Get(const std::string& job_id);

@@ -18,6 +18,7 @@
 #include "common/config/flag_config.h"
 #include "common/dist/dist_options.h"
 #include "common/dist/process_group.h"
+#include "common/files/confined_path.h"
 #include "common/rpc/server_runner.h"
 #include "common/service/openmp_policy.h"
 #include "common/service/service_host.h"
@@ -49,6 +50,17 @@ ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps
 ABSL_FLAG(int, max_resumes, 3,
           "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
           "is failed (graceful stops do not count)");
+ABSL_FLAG(std::vector<std::string>, model_root, {},
+          "Directories a job spec's model must lie under, after symlinks are resolved "
+          "(comma-separated); the learner's own job outputs under --state_dir are always allowed. "
+          "Empty: the working directory");
+ABSL_FLAG(bool, allow_service_overrides, false,
+          "Accept services.expert_buffer / services.reward / services.rollout_workers in job "
+          "specs (off: such a spec is refused with PERMISSION_DENIED)");
+ABSL_FLAG(int, max_queued_jobs, 100,
+          "Most jobs queued at once; Submit past it: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_watch_streams, 64,
+          "Most Watch streams open at once; one more: RESOURCE_EXHAUSTED");
 
 namespace chord::learner {
 namespace {
@@ -67,6 +79,8 @@ absl::Status CheckFlags() {
   non_negative("torch_threads", absl::GetFlag(FLAGS_torch_threads));
   positive("keep_weight_versions", absl::GetFlag(FLAGS_keep_weight_versions));
   non_negative("max_resumes", absl::GetFlag(FLAGS_max_resumes));
+  positive("max_queued_jobs", absl::GetFlag(FLAGS_max_queued_jobs));
+  positive("max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams));
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
 }
@@ -167,6 +181,15 @@ absl::Status Run() {
   manager_options.defaults.client = host->client_options();
   manager_options.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
   manager_options.max_resumes = absl::GetFlag(FLAGS_max_resumes);
+  std::vector<std::string> model_roots = absl::GetFlag(FLAGS_model_root);
+  if (model_roots.empty()) model_roots.push_back(".");
+  ASSIGN_OR_RETURN(manager_options.model_roots,
+                   files::ConfinedRoots::Create(model_roots, "the model root"));
+  spdlog::info("job specs' models are read from under {} (--model_root) and {}/jobs",
+               manager_options.model_roots->Describe(), state_dir);
+  manager_options.allow_service_overrides = absl::GetFlag(FLAGS_allow_service_overrides);
+  manager_options.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
+  manager_options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   JobManager manager(manager_options, context);
 
   JobServiceImpl job_service(&manager, 0);

@@ -7,7 +7,7 @@
 
 namespace chord::reward {
 
-grpc::Status RewardGrpcService::Score(grpc::ServerContext* /*context*/,
+grpc::Status RewardGrpcService::Score(grpc::ServerContext* context,
                                       const chord::v1::ScoreRequest* request,
                                       chord::v1::ScoreResponse* response) {
   std::vector<ScoreItem> items;
@@ -16,8 +16,9 @@ grpc::Status RewardGrpcService::Score(grpc::ServerContext* /*context*/,
     items.push_back(ScoreItem{item.id(), item.verifier(), item.prompt(), item.response(),
                               item.reference(), item.meta_json()});
   }
-  absl::StatusOr<std::vector<ScoreResult>> results =
-      scorer_->Score(items, request->think_format_penalty());
+  // A client that gave up (cancelled, or its deadline passed) stops the rest of the work.
+  absl::StatusOr<std::vector<ScoreResult>> results = scorer_->Score(
+      items, request->think_format_penalty(), [context] { return context->IsCancelled(); });
   if (!results.ok()) return rpc::ToGrpcStatus(results.status());
   response->mutable_results()->Reserve(static_cast<int>(results->size()));
   for (ScoreResult& result : *results) {

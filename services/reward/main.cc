@@ -24,6 +24,9 @@ ABSL_FLAG(int64_t, max_response_bytes, 64 * 1024,
           "Longer responses are scored on their last max_response_bytes only");
 ABSL_FLAG(int64_t, max_field_bytes, 1 << 20,
           "Largest id/prompt/reference/meta_json accepted (larger: INVALID_ARGUMENT)");
+ABSL_FLAG(int64_t, max_queued_items, 262144,
+          "Most items waiting for a worker over all Score calls; a call that does not fit gets "
+          "RESOURCE_EXHAUSTED (must be >= --max_batch)");
 ABSL_FLAG(bool, think_required, false,
           "With the think penalty requested, also penalise responses without <think> tags");
 ABSL_FLAG(double, math_tolerance, 1e-6,
@@ -56,6 +59,12 @@ absl::Status Run(int argc, char** argv) {
   options.max_response_bytes = static_cast<size_t>(max_response_bytes);
   options.max_field_bytes = static_cast<size_t>(max_field_bytes);
   options.think_required = absl::GetFlag(FLAGS_think_required);
+  int64_t max_queued_items = absl::GetFlag(FLAGS_max_queued_items);
+  if (max_queued_items < options.max_batch) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_queued_items: must be >= --max_batch (",
+                                                   options.max_batch, "), got ", max_queued_items));
+  }
+  options.max_queued_items = static_cast<size_t>(max_queued_items);
   chord::reward::DefaultVerifierOptions verifier_options;
   verifier_options.math_boxed.rel_tolerance = absl::GetFlag(FLAGS_math_tolerance);
   if (!(verifier_options.math_boxed.rel_tolerance >= 0 &&
@@ -70,9 +79,11 @@ absl::Status Run(int argc, char** argv) {
       chord::reward::RewardScorer::Create(
           options, chord::reward::VerifierRegistry::CreateDefault(verifier_options), &metrics));
   chord::reward::RewardGrpcService service(scorer.get());
-  spdlog::info("verifiers: {}; {} workers, max batch {}, responses cut to the last {} bytes",
-               scorer->registry().KnownNames(), options.workers, options.max_batch,
-               options.max_response_bytes);
+  spdlog::info(
+      "verifiers: {}; {} workers, max batch {}, at most {} items queued, responses cut to the "
+      "last {} bytes",
+      scorer->registry().KnownNames(), options.workers, options.max_batch, options.max_queued_items,
+      options.max_response_bytes);
   return host->ServeUntilSignal({&service}, chord::reward::RewardMethodRoles());
 }
 

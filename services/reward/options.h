@@ -21,6 +21,10 @@ struct RewardScorerOptions {
   size_t max_field_bytes = 1 << 20;
   // With the think penalty requested, also penalise responses that have no <think> block.
   bool think_required = false;
+  // Most items waiting for a worker, over all Score calls together; a call whose items do not fit
+  // fails at once with RESOURCE_EXHAUSTED (>= max_batch, so that one full batch always fits an
+  // empty queue).
+  size_t max_queued_items = 262144;
 };
 
 }  // namespace chord::reward

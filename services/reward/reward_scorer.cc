@@ -1,6 +1,7 @@
 #include "services/reward/reward_scorer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -34,12 +35,22 @@ class WorkerPool {
     for (std::thread& thread : threads_) thread.join();
   }
 
-  // Queues `task`, which stands for `items` items of work.
-  void Submit(std::function<void()> task, size_t items) {
+  // Queues every task of `tasks` (each stands for its `items` items of work), or none of them
+  // when they would take the queue past `max_items` items (RESOURCE_EXHAUSTED).
+  absl::Status SubmitAll(std::vector<std::pair<std::function<void()>, size_t>> tasks,
+                         size_t max_items) {
+    size_t items = 0;
+    for (const auto& task : tasks) items += task.second;
     absl::MutexLock lock(&mu_);
-    queue_.push_back({std::move(task), items});
+    if (queued_items_ + items > max_items) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "reward queue full: ", queued_items_, " items are waiting and this batch of ", items,
+          " would pass the limit of ", max_items, " (max_queued_items); retry later"));
+    }
+    for (auto& [run, n] : tasks) queue_.push_back({std::move(run), n});
     queued_items_ += items;
     if (on_depth_) on_depth_(static_cast<double>(queued_items_));
+    return absl::OkStatus();
   }
 
  private:
@@ -82,6 +93,11 @@ struct RewardScorer::BatchState {
   std::vector<const Verifier*> verifiers;
   bool think_penalty = false;
   std::vector<ScoreResult> results;
+  // The caller's give-up test (may be empty) and whether it has said so; once it has, workers
+  // skip the batch's remaining items.
+  const std::function<bool()>* cancelled = nullptr;
+  std::atomic<bool> stopped{false};
+  std::atomic<size_t> scored{0};
   absl::Mutex mu;
   size_t pending_chunks ABSL_GUARDED_BY(mu) = 0;
 };
@@ -99,6 +115,10 @@ absl::StatusOr<std::unique_ptr<RewardScorer>> RewardScorer::Create(
   }
   if (options.max_response_bytes < 1 || options.max_field_bytes < 1) {
     return absl::InvalidArgumentError("max_response_bytes and max_field_bytes must be >= 1");
+  }
+  if (options.max_queued_items < static_cast<size_t>(options.max_batch)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_queued_items: ", options.max_queued_items,
+                                                   " < max_batch ", options.max_batch));
   }
   return std::unique_ptr<RewardScorer>(new RewardScorer(options, std::move(registry), metrics));
 }
@@ -172,12 +192,14 @@ absl::Status RewardScorer::Validate(absl::Span<const ScoreItem> items) const {
   return Resolve(items).status();
 }
 
-absl::StatusOr<std::vector<ScoreResult>> RewardScorer::Score(absl::Span<const ScoreItem> items,
-                                                             bool think_penalty) const {
+absl::StatusOr<std::vector<ScoreResult>> RewardScorer::Score(
+    absl::Span<const ScoreItem> items, bool think_penalty,
+    const std::function<bool()>& cancelled) const {
   BatchState batch;
   ASSIGN_OR_RETURN(batch.verifiers, Resolve(items));
   batch.items = items;
   batch.think_penalty = think_penalty;
+  if (cancelled) batch.cancelled = &cancelled;
   batch.results.resize(items.size());
   if (metrics_ != nullptr) metrics_->ObserveBatchSize(static_cast<double>(items.size()));
 
@@ -189,19 +211,34 @@ absl::StatusOr<std::vector<ScoreResult>> RewardScorer::Score(absl::Span<const Sc
     absl::MutexLock lock(&batch.mu);
     batch.pending_chunks = chunks;
   }
+  std::vector<std::pair<std::function<void()>, size_t>> tasks;
+  tasks.reserve(chunks);
   for (size_t begin = 0; begin < items.size(); begin += chunk) {
     size_t end = std::min(items.size(), begin + chunk);
-    pool_->Submit([this, &batch, begin, end] { ScoreRange(&batch, begin, end); }, end - begin);
+    tasks.emplace_back([this, &batch, begin, end] { ScoreRange(&batch, begin, end); }, end - begin);
   }
-  absl::MutexLock lock(&batch.mu);
-  batch.mu.Await(absl::Condition(
-      +[](size_t* pending) { return *pending == 0; }, &batch.pending_chunks));
+  RETURN_IF_ERROR(pool_->SubmitAll(std::move(tasks), options_.max_queued_items));
+  {
+    absl::MutexLock lock(&batch.mu);
+    batch.mu.Await(absl::Condition(
+        +[](size_t* pending) { return *pending == 0; }, &batch.pending_chunks));
+  }
+  if (batch.stopped.load()) {
+    return absl::CancelledError(absl::StrCat("cancelled by the caller after scoring ",
+                                             batch.scored.load(), " of ", items.size(), " items"));
+  }
   return std::move(batch.results);
 }
 
 void RewardScorer::ScoreRange(BatchState* batch, size_t begin, size_t end) const {
   for (size_t i = begin; i < end; ++i) {
+    if (batch->stopped.load(std::memory_order_relaxed)) break;
+    if (batch->cancelled != nullptr && (*batch->cancelled)()) {
+      batch->stopped.store(true);
+      break;
+    }
     batch->results[i] = ScoreOne(batch->items[i], *batch->verifiers[i], batch->think_penalty);
+    batch->scored.fetch_add(1, std::memory_order_relaxed);
   }
   absl::MutexLock lock(&batch->mu);
   --batch->pending_chunks;

@@ -10,6 +10,7 @@
 //
 // Thread-safe: any number of threads may call Score at once; they share the pool.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,10 +70,15 @@ class RewardScorer {
   //   "items[3].prompt: 2000000 bytes exceed the limit of 1048576" (max_field_bytes).
   absl::Status Validate(absl::Span<const ScoreItem> items) const;
 
-  // Validates, then scores every item (results in item order). Never fails once the batch is
-  // valid: each response, however malformed, gets a score and a reason.
+  // Validates, then scores every item (results in item order). Once the batch is valid each
+  // response, however malformed, gets a score and a reason; the call fails only when
+  //   RESOURCE_EXHAUSTED  the work queue cannot take the batch (options.max_queued_items items
+  //                       are waiting already, over all calls), or
+  //   CANCELLED           `cancelled` (polled before each item; may be empty) returned true: the
+  //                       remaining items are skipped, queued ones included.
   absl::StatusOr<std::vector<ScoreResult>> Score(absl::Span<const ScoreItem> items,
-                                                 bool think_penalty) const;
+                                                 bool think_penalty,
+                                                 const std::function<bool()>& cancelled = {}) const;
 
   const VerifierRegistry& registry() const { return *registry_; }
   const RewardScorerOptions& options() const { return options_; }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "prometheus/text_serializer.h"
 #include "services/reward/reason_text.h"
 
@@ -224,6 +226,86 @@ TEST(RewardScorerTest, CreateChecksOptions) {
   options = RewardScorerOptions();
   options.max_batch = 0;
   EXPECT_FALSE(RewardScorer::Create(options, VerifierRegistry::CreateDefault(), nullptr).ok());
+}
+
+}  // namespace
+}  // namespace chord::reward
+
+namespace chord::reward {
+namespace {
+
+// `count` arithmetic items; the returned strings back the views.
+struct Batch {
+  std::vector<std::string> ids;
+  std::vector<ScoreItem> items;
+  explicit Batch(int count) {
+    ids.reserve(count);
+    for (int i = 0; i < count; ++i) ids.push_back(absl::StrCat("item-", i));
+    for (int i = 0; i < count; ++i) {
+      items.push_back(ScoreItem{ids[i], "arithmetic", "", "#### 12", "12", ""});
+    }
+  }
+};
+
+TEST(RewardScorerLimitsTest, ACancelledCallStopsItsRemainingWork) {
+  RewardScorerOptions options;
+  options.workers = 1;
+  auto scorer = MakeScorer(options);
+  Batch batch(1000);
+  std::atomic<int> polls{0};
+  auto results = scorer->Score(batch.items, false, [&] { return ++polls >= 50; });
+  EXPECT_EQ(results.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(results.status().message(), "cancelled by the caller after scoring 49 of 1000 items");
+  // Nothing was polled (so nothing was scored) once the caller gave up: the queued chunks of the
+  // batch were skipped.
+  EXPECT_EQ(polls.load(), 50);
+  // The pool is free for the next call.
+  auto next = scorer->Score(Batch(10).items, false);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->size(), 10u);
+}
+
+TEST(RewardScorerLimitsTest, TheWorkQueueIsBoundedAcrossCalls) {
+  RewardScorerOptions options;
+  options.workers = 1;
+  options.max_batch = 1000;
+  options.max_queued_items = 1000;
+  auto scorer = MakeScorer(options);
+  EXPECT_EQ(RewardScorer::Create({1, 1000, 64, 64, false, 999}, VerifierRegistry::CreateDefault(),
+                                 nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // The first call's first item holds the only worker until released; its other 875 items (7 of
+  // its 8 chunks) wait in the queue.
+  Batch first(1000);
+  absl::Notification busy, release;
+  absl::StatusOr<std::vector<ScoreResult>> first_results;
+  std::thread caller([&] {
+    first_results = scorer->Score(first.items, false, [&] {
+      if (!busy.HasBeenNotified()) busy.Notify();
+      release.WaitForNotification();
+      return false;
+    });
+  });
+  busy.WaitForNotification();
+  auto refused = scorer->Score(Batch(200).items, false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(),
+            "reward queue full: 875 items are waiting and this batch of 200 would pass the limit "
+            "of 1000 (max_queued_items); retry later");
+  // A batch that fits is queued and answered.
+  Batch small(100);
+  absl::StatusOr<std::vector<ScoreResult>> small_results;
+  std::thread second([&] { small_results = scorer->Score(small.items, false); });
+  release.Notify();
+  caller.join();
+  second.join();
+  ASSERT_TRUE(first_results.ok()) << first_results.status();
+  EXPECT_EQ(first_results->size(), 1000u);
+  ASSERT_TRUE(small_results.ok()) << small_results.status();
+  EXPECT_EQ(small_results->size(), 100u);
 }
 
 }  // namespace

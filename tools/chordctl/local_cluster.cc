@@ -74,6 +74,17 @@ std::string DescribeWaitStatus(int status) {
   return absl::StrCat("wait status ", status);
 }
 
+// `dirs` made absolute; the working directory when empty.
+std::vector<std::string> AbsoluteRoots(const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  if (dirs.empty()) return {fs::current_path(ec).string()};
+  std::vector<std::string> absolute;
+  for (const std::string& dir : dirs) {
+    absolute.push_back(fs::absolute(dir, ec).lexically_normal().string());
+  }
+  return absolute;
+}
+
 // Replaces (or appends) "--flag=value" in argv.
 void SetFlag(std::vector<std::string>* argv, const std::string& flag, const std::string& value) {
   std::string prefix = flag + "=";
@@ -553,6 +564,9 @@ absl::Status LocalCluster::StartAll(bool detached) {
     if (!ensured.ok()) return ensured;
   }
 
+  // The learner may always read the workers' model (LearnerLaunches adds it to --model_root).
+  options_.model_dir = model_dir;
+
   record_.created_unix_ms = absl::ToUnixMillis(absl::Now());
   if (!detached) {
     record_.supervisor_pid = getpid();
@@ -564,7 +578,8 @@ absl::Status LocalCluster::StartAll(bool detached) {
   Launch expert_buffer;
   expert_buffer.name = "expert-buffer";
   expert_buffer.binary = kExpertBuffer;
-  expert_buffer.args = {"--state_dir=" + dir + "/expert-buffer"};
+  expert_buffer.args = {"--state_dir=" + dir + "/expert-buffer",
+                        "--data_root=" + absl::StrJoin(AbsoluteRoots(options_.data_roots), ",")};
   Launch reward;
   reward.name = "reward";
   reward.binary = kReward;
@@ -631,6 +646,9 @@ std::vector<LocalCluster::Launch> LocalCluster::LearnerLaunches(
     learner.args = {absl::StrCat("--torch_threads=", options_.torch_threads)};
     if (rank == 0) {
       learner.args.push_back("--state_dir=" + options_.state_dir + "/learner");
+      std::vector<std::string> model_roots = AbsoluteRoots(options_.model_roots);
+      if (!options_.model_dir.empty()) model_roots.push_back(options_.model_dir);
+      learner.args.push_back("--model_root=" + absl::StrJoin(model_roots, ","));
       learner.args.push_back("--expert_buffer=" + (expert_buffer ? expert_buffer->address : ""));
       learner.args.push_back("--reward=" + (reward ? reward->address : ""));
       learner.args.push_back("--rollout_workers=" + absl::StrJoin(worker_addresses, ","));

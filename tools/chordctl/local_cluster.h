@@ -155,6 +155,11 @@ struct LocalClusterOptions {
   // Model folder of the rollout workers (each loads it as weight version 0). Empty (default):
   // <state_dir>/model, written with the tiny preset when it has no config.json.
   std::string model_dir;
+  // Directories the expert buffer reads datasets from (its --data_root) and the learner reads job
+  // specs' models from (its --model_root; the model folder above is added). Empty (default): the
+  // working directory of the caller.
+  std::vector<std::string> data_roots;
+  std::vector<std::string> model_roots;
   // Directory of the service binaries. Required (chordctl passes its own directory by default).
   std::string bin_dir;
   // Rollout workers, >= 1. Default 2.

@@ -25,6 +25,8 @@ namespace fs = std::filesystem;
 struct UpArgs {
   std::string state_dir;
   std::string model_dir;
+  std::vector<std::string> data_roots;
+  std::vector<std::string> model_roots;
   std::string bin_dir;
   int rollout_workers = 2;
   int learner_ranks = 1;
@@ -113,6 +115,8 @@ void RunUp(const UpArgs& args, CliContext& context) {
   LocalClusterOptions options;
   options.state_dir = args.state_dir.empty() ? DefaultStateDir() : args.state_dir;
   options.model_dir = args.model_dir;
+  options.data_roots = args.data_roots;
+  options.model_roots = args.model_roots;
   options.bin_dir = args.bin_dir.empty() ? OwnDirectory() : args.bin_dir;
   options.rollout_workers = args.rollout_workers;
   options.learner_ranks = args.learner_ranks;
@@ -209,6 +213,14 @@ void AddUpDownCommands(CLI::App& app, CliContext& context) {
   up->add_option("--model", up_args->model_dir,
                  "Model folder of the rollout workers (default: <state-dir>/model, the tiny "
                  "preset, written if missing)");
+  up->add_option("--data-root", up_args->data_roots,
+                 "Directory the expert buffer may read datasets from (repeat for more; default: "
+                 "the working directory); other paths are refused")
+      ->allow_extra_args(false);
+  up->add_option("--model-root", up_args->model_roots,
+                 "Directory the learner may read job specs' models from (repeat for more; "
+                 "default: the working directory); the --model folder is always allowed")
+      ->allow_extra_args(false);
   up->add_option("--rollout-workers", up_args->rollout_workers, "Rollout worker processes")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
