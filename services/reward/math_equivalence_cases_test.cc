@@ -162,6 +162,9 @@ const EquivalenceCase kCases[] = {
     {"trig", R"(\cot\theta)", R"(\frac{1}{\tan\theta})", true},
     {"trig", R"(\sin(-x))", R"(-\sin(x))", true},
     {"trig", R"(\cos(-x))", R"(-\cos(x))", false},
+    {"trig", R"(\sin(x)^2+\cos(x)^2)", R"(1)", true},
+    {"trig", R"(\frac{1}{\sin(x)^{3}})", R"(\csc^3 x)", true},
+    {"trig", R"(\sin(x)^{3})", R"(\sin(x^3))", false},
     // ---- inverse trigonometry, logarithms, exponentials, absolute value ----
     {"function", R"(\arcsin 1)", R"(\frac{\pi}{2})", true},
     {"function", R"(\arctan 1)", R"(\frac{\pi}{3})", false},
@@ -208,6 +211,8 @@ const EquivalenceCase kCases[] = {
     {"constant", R"(\infty)", R"(\infty)", true},
     {"constant", R"(-\infty)", R"(\infty)", false},
     {"constant", R"(\pi)", R"(3.14)", false},
+    {"constant", R"(e^{999})", R"(e \cdot e^{998})", true},
+    {"constant", R"(e^{999})", R"(e^{998})", false},
     // ---- \left \right and spacing ----
     {"spacing", R"(\left(x+1\right)^2)", R"((x+1)^2)", true},
     {"spacing", R"(\left(x+1\right)^2)", R"((x+1)^3)", false},
@@ -396,6 +401,7 @@ const EquivalenceCase kCases[] = {
     {"malformed", R"((x+1)^{100000})", R"(x+1)", false},
     {"malformed", R"(\log_1 5)", R"(5)", false},
     {"malformed", R"(0^{-1})", R"(0)", false},
+    {"malformed", R"(\sin(10^{300}))", R"(0)", false},
 };
 
 std::string Response(absl::string_view answer) {
