@@ -233,6 +233,8 @@ const EquivalenceCase kCases[] = {
     {"units", R"(\text{Evelyn})", R"(\text{Alice})", false},
     {"units", R"(\textbf{C})", R"(C)", true},
     {"units", R"(\textbf{B})", R"(C)", false},
+    {"units", R"(\text{(C)})", R"(C)", true},
+    {"units", R"(\text{(C)})", R"(\text{(D)})", false},
     {"units", R"(x\text{ dollars})", R"(x)", true},
     // ---- degrees ----
     {"degrees", R"(90^\circ)", R"(90)", true},

@@ -67,6 +67,18 @@ bool HasDecimal(const LatexNode& node) {
   return false;
 }
 
+// A text answer's words, without the parentheses of a choice ("(C)" -> "C"); a variable's name
+// (so `\text{C}` meets `C`); nullopt for anything else.
+std::optional<absl::string_view> AsText(const LatexNode& node) {
+  if (node.kind == NodeKind::kSymbol) return absl::string_view(node.text);
+  if (node.kind != NodeKind::kText) return std::nullopt;
+  absl::string_view text = absl::StripAsciiWhitespace(node.text);
+  if (text.size() >= 2 && text.front() == '(' && text.back() == ')') {
+    text = absl::StripAsciiWhitespace(text.substr(1, text.size() - 2));
+  }
+  return text;
+}
+
 bool IsTrigFunction(absl::string_view name) {
   return name == "sin" || name == "cos" || name == "tan" || name == "sec" || name == "csc" ||
          name == "cot";
@@ -568,9 +580,8 @@ class Comparer {
 
   SymbolicVerdict Scalars(const LatexNode& a, const LatexNode& b) {
     if (a.kind == NodeKind::kText || b.kind == NodeKind::kText) {
-      if (a.kind == b.kind && absl::EqualsIgnoreCase(a.text, b.text)) {
-        return Equal("same text ignoring case");
-      }
+      std::optional<absl::string_view> x = AsText(a), y = AsText(b);
+      if (x && y && absl::EqualsIgnoreCase(*x, *y)) return Equal("same text ignoring case");
       return NotEqual("different text");
     }
     absl::StatusOr<ex> left = ToEx(a, false);
