@@ -943,6 +943,12 @@ class Parser {
     if (!argument.ok()) return argument;
     LatexNode call = MakeNode(NodeKind::kFunction, {*std::move(argument)}, name);
     if (base) call.children.push_back(*std::move(base));
+    // \sin(x)^2 is (\sin x)^2.
+    if (!power && ConsumePunct("^")) {
+      absl::StatusOr<LatexNode> parsed = ParseArg(true);
+      if (!parsed.ok()) return parsed;
+      power = *std::move(parsed);
+    }
     if (power) return MakeNode(NodeKind::kPow, {std::move(call), *std::move(power)});
     return call;
   }
@@ -950,7 +956,7 @@ class Parser {
   // A function's argument: a parenthesised or braced group, or the product of the factors that
   // follow up to the next + - or function ("\sin 2x \cos x" is sin(2x) cos(x)).
   absl::StatusOr<LatexNode> ParseFunctionArgument() {
-    if (IsPunct(Peek(), "(") || IsPunct(Peek(), "{")) return ParsePower();
+    if (IsPunct(Peek(), "(") || IsPunct(Peek(), "{")) return ParsePrimary();
     absl::StatusOr<LatexNode> first = ParsePower();
     if (!first.ok()) return first;
     LatexNode acc = *std::move(first);

@@ -47,6 +47,8 @@ TEST(LatexParserTest, FunctionsAndConstants) {
   EXPECT_EQ(Tree("\\sin 2x"), "(sin (* 2 x))");
   EXPECT_EQ(Tree("2\\sin x\\cos x"), "(* 2 (sin x) (cos x))");
   EXPECT_EQ(Tree("\\sin^2 y"), "(^ (sin y) 2)");
+  EXPECT_EQ(Tree("\\sin(x)^2"), "(^ (sin x) 2)");
+  EXPECT_EQ(Tree("\\sin(x^2)"), "(sin (^ x 2))");
   EXPECT_EQ(Tree("\\sin^{-1} x"), "(asin x)");
   EXPECT_EQ(Tree("\\arctan(1)"), "(atan 1)");
   EXPECT_EQ(Tree("\\log_2 8"), "(log 8 2)");

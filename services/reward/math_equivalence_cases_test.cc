@@ -162,6 +162,9 @@ const EquivalenceCase kCases[] = {
     {"trig", R"(\cot\theta)", R"(\frac{1}{\tan\theta})", true},
     {"trig", R"(\sin(-x))", R"(-\sin(x))", true},
     {"trig", R"(\cos(-x))", R"(-\cos(x))", false},
+    {"trig", R"(\sin(x)^2+\cos(x)^2)", R"(1)", true},
+    {"trig", R"(\frac{1}{\sin(x)^{3}})", R"(\csc^3 x)", true},
+    {"trig", R"(\sin(x)^{3})", R"(\sin(x^3))", false},
     // ---- inverse trigonometry, logarithms, exponentials, absolute value ----
     {"function", R"(\arcsin 1)", R"(\frac{\pi}{2})", true},
     {"function", R"(\arctan 1)", R"(\frac{\pi}{3})", false},
@@ -208,6 +211,8 @@ const EquivalenceCase kCases[] = {
     {"constant", R"(\infty)", R"(\infty)", true},
     {"constant", R"(-\infty)", R"(\infty)", false},
     {"constant", R"(\pi)", R"(3.14)", false},
+    {"constant", R"(e^{999})", R"(e \cdot e^{998})", true},
+    {"constant", R"(e^{999})", R"(e^{998})", false},
     // ---- \left \right and spacing ----
     {"spacing", R"(\left(x+1\right)^2)", R"((x+1)^2)", true},
     {"spacing", R"(\left(x+1\right)^2)", R"((x+1)^3)", false},
@@ -228,6 +233,8 @@ const EquivalenceCase kCases[] = {
     {"units", R"(\text{Evelyn})", R"(\text{Alice})", false},
     {"units", R"(\textbf{C})", R"(C)", true},
     {"units", R"(\textbf{B})", R"(C)", false},
+    {"units", R"(\text{(C)})", R"(C)", true},
+    {"units", R"(\text{(C)})", R"(\text{(D)})", false},
     {"units", R"(x\text{ dollars})", R"(x)", true},
     // ---- degrees ----
     {"degrees", R"(90^\circ)", R"(90)", true},
@@ -384,6 +391,9 @@ const EquivalenceCase kCases[] = {
     {"strict", R"(\frac{1001}{1000})", R"(1)", false},
     {"strict", R"(100001)", R"(100000)", false},
     {"strict", R"(x+0.001)", R"(x)", false},
+    {"strict", R"(x^{40}+1)", R"(x^{40})", false},
+    {"strict", R"(x^{40}+x)", R"(x^{40}+2x)", false},
+    {"strict", R"(x^{-40}+x)", R"(x^{-40}+2x)", false},
     {"strict", R"(1.0000001x)", R"(x)", true},
     {"strict", R"(\frac{22}{7})", R"(\pi)", false},
     // ---- malformed or unsupported ----
@@ -396,6 +406,7 @@ const EquivalenceCase kCases[] = {
     {"malformed", R"((x+1)^{100000})", R"(x+1)", false},
     {"malformed", R"(\log_1 5)", R"(5)", false},
     {"malformed", R"(0^{-1})", R"(0)", false},
+    {"malformed", R"(\sin(10^{300}))", R"(0)", false},
 };
 
 std::string Response(absl::string_view answer) {

@@ -36,9 +36,14 @@ constexpr double kPointTolerance = 1e-8;
 constexpr int kPointAttempts = 14;
 constexpr int kPointsWanted = 6;
 constexpr int kMinPointsUsed = 3;
-// Random coordinates are drawn from +-[kPointMin, kPointMax].
+// Random coordinates are drawn from +-[kPointMin, kPointMid] and +-[kPointMid, kPointMax] in
+// turn: near 1 high and low powers weigh alike, so neither hides behind the other within the
+// tolerance (x^40 + x vs x^40 + 2x differ at x = 0.5, not at x = 2).
 constexpr double kPointMin = 0.3;
+constexpr double kPointMid = 1.0;
 constexpr double kPointMax = 2.3;
+// Largest |argument| of a trigonometric function: beyond it double precision says nothing.
+constexpr double kMaxTrigArgument = 1e6;
 // Fixed seed: the same pair always gets the same verdict.
 constexpr uint32_t kPointSeed = 20240615;
 // Most answers in a list or set, and answers one \pm expansion may produce.
@@ -60,6 +65,18 @@ bool HasDecimal(const LatexNode& node) {
     if (HasDecimal(child)) return true;
   }
   return false;
+}
+
+// A text answer's words, without the parentheses of a choice ("(C)" -> "C"); a variable's name
+// (so `\text{C}` meets `C`); nullopt for anything else.
+std::optional<absl::string_view> AsText(const LatexNode& node) {
+  if (node.kind == NodeKind::kSymbol) return absl::string_view(node.text);
+  if (node.kind != NodeKind::kText) return std::nullopt;
+  absl::string_view text = absl::StripAsciiWhitespace(node.text);
+  if (text.size() >= 2 && text.front() == '(' && text.back() == ')') {
+    text = absl::StripAsciiWhitespace(text.substr(1, text.size() - 2));
+  }
+  return text;
 }
 
 bool IsTrigFunction(absl::string_view name) {
@@ -341,6 +358,13 @@ class Comparer {
       args.push_back(*value);
     }
     const ex& x = args[0];
+    if (IsTrigFunction(name)) {
+      // Double-precision evaluation of sin(10^300) is noise.
+      ex magnitude = GiNaC::abs(x).evalf();
+      if (is_a<numeric>(magnitude) && ex_to<numeric>(magnitude) > numeric(kMaxTrigArgument)) {
+        return absl::InvalidArgumentError("trigonometric argument too large");
+      }
+    }
     if (name == "sin") return GiNaC::sin(x);
     if (name == "cos") return GiNaC::cos(x);
     // tan, sec, csc, cot in sin and cos, so that GiNaC's normal form can cancel them.
@@ -518,7 +542,9 @@ class Comparer {
   // Values of `a` and `b` at one random point (the same substitution for both).
   std::optional<std::pair<std::complex<double>, std::complex<double>>> AtRandomPoint(
       const ex& a, const ex& b, const std::vector<GiNaC::symbol>& symbols) {
-    std::uniform_real_distribution<double> magnitude(kPointMin, kPointMax);
+    bool small = (points_drawn_++ % 2) == 0;
+    std::uniform_real_distribution<double> magnitude(small ? kPointMin : kPointMid,
+                                                     small ? kPointMid : kPointMax);
     std::bernoulli_distribution negative(0.5);
     GiNaC::exmap point;
     for (const GiNaC::symbol& s : symbols) {
@@ -554,9 +580,8 @@ class Comparer {
 
   SymbolicVerdict Scalars(const LatexNode& a, const LatexNode& b) {
     if (a.kind == NodeKind::kText || b.kind == NodeKind::kText) {
-      if (a.kind == b.kind && absl::EqualsIgnoreCase(a.text, b.text)) {
-        return Equal("same text ignoring case");
-      }
+      std::optional<absl::string_view> x = AsText(a), y = AsText(b);
+      if (x && y && absl::EqualsIgnoreCase(*x, *y)) return Equal("same text ignoring case");
       return NotEqual("different text");
     }
     absl::StatusOr<ex> left = ToEx(a, false);
@@ -578,7 +603,15 @@ class Comparer {
       }
       std::optional<std::complex<double>> va = Value(a);
       std::optional<std::complex<double>> vb = Value(b);
-      if (!va || !vb) return NotEqual("a value is undefined");
+      if (!va || !vb) {
+        // Beyond double range (e^{999} vs e \cdot e^{998}): their ratio may still be 1.
+        std::optional<std::complex<double>> ratio = b.is_zero() ? std::nullopt : Value(a / b);
+        if (!ratio) return NotEqual("a value is undefined or out of range");
+        if (Close(*ratio, 1.0, decimals ? options_.rel_tolerance : kIrrationalTolerance)) {
+          return Equal("equal values (by their ratio)");
+        }
+        return NotEqual(absl::StrCat("values differ: their ratio is ", Format(*ratio)));
+      }
       if (Close(*va, *vb, decimals ? options_.rel_tolerance : kIrrationalTolerance)) {
         return Equal(decimals ? absl::StrFormat("equal within relative tolerance %g", tolerance)
                               : "equal values");
@@ -586,6 +619,7 @@ class Comparer {
       return NotEqual(absl::StrCat("values differ: ", Format(*va), " vs ", Format(*vb)));
     }
     if (!difference.ok()) return NotEqual(std::string(difference.status().message()));
+    if (!decimals && is_a<numeric>(*difference)) return NotEqual("differ by a constant");
     int used = 0;
     std::optional<bool> agree = AgreeAtPoints(a, b, tolerance, &used);
     if (timed_out_) return TimeOut();
@@ -917,6 +951,7 @@ class Comparer {
   GiNaC::symbol infinity_;
   std::map<std::string, GiNaC::symbol> symbols_;
   std::mt19937 rng_;
+  int points_drawn_ = 0;
 };
 
 }  // namespace

@@ -37,7 +37,8 @@ TEST(SymbolicEquivalenceTest, SaysHowItDecided) {
   SymbolicVerdict equation = Compare("2x+4y-3=0", "y=-\\frac12 x+\\frac34");
   EXPECT_TRUE(equation.equal);
   EXPECT_EQ(equation.how, "equation is 4 x the reference's");
-  EXPECT_EQ(Compare("x+1", "x+2").how, "differ at a random point");
+  EXPECT_EQ(Compare("x+1", "x+2").how, "differ by a constant");
+  EXPECT_EQ(Compare("x^2+1", "x+2").how, "differ at a random point");
   EXPECT_EQ(Compare("\\frac{2}{3}", "\\frac{3}{4}").how, "different exact values");
 }
 
