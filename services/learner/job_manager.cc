@@ -1,6 +1,7 @@
 #include "services/learner/job_manager.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -75,11 +76,19 @@ absl::StatusOr<JobStatus> JobManager::Submit(const std::string& spec_yaml,
 
 absl::Status JobManager::CheckAllowed(const JobSpec& spec) const {
   if (options_.model_roots.has_value()) {
-    absl::StatusOr<std::string> model = options_.model_roots->Resolve(spec.model);
+    // The ranks load a relative model path from their working directory: check that folder.
+    std::error_code error;
+    std::string loaded = std::filesystem::path(spec.model).is_relative()
+                             ? std::filesystem::absolute(spec.model, error).string()
+                             : spec.model;
+    absl::StatusOr<std::string> model = options_.model_roots->Resolve(loaded);
     if (!model.ok()) {
       // The learner's own outputs (a finished job's model, a checkpoint) may be trained further.
       auto outputs = files::ConfinedRoots::Create({options_.state_dir + "/jobs"}, "");
-      if (!outputs.ok() || !outputs->Resolve(spec.model).ok()) {
+      if (!outputs.ok() || !outputs->Resolve(loaded).ok()) {
+        if (loaded != spec.model) {
+          return Annotate(model.status(), absl::StrCat("model: ", spec.model));
+        }
         return Annotate(model.status(), "model");
       }
     }
