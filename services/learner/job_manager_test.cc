@@ -1,4 +1,4 @@
-// The job manager's admission limits (docs/security-limits.md): a job spec's model must lie under
+// The job manager's admission limits (docs/security.md): a job spec's model must lie under
 // the model roots, service address overrides need allow_service_overrides, the queue and the Watch
 // streams are bounded. Submit and Watch run on a real job store; no job runs (no RunLoop).
 
