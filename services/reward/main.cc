@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -13,6 +14,7 @@
 #include "common/service/service_host.h"
 #include "common/status/status_macros.h"
 #include "services/reward/grpc_service.h"
+#include "services/reward/math_boxed_verifier.h"
 #include "services/reward/metrics.h"
 #include "services/reward/reward_scorer.h"
 #include "services/reward/verifier_registry.h"
@@ -31,6 +33,14 @@ ABSL_FLAG(bool, think_required, false,
           "With the think penalty requested, also penalise responses without <think> tags");
 ABSL_FLAG(double, math_tolerance, 1e-6,
           "Relative tolerance of math_boxed for decimal and irrational answers");
+ABSL_FLAG(bool, math_symbolic, true,
+          "math_boxed: answers the fast comparison cannot decide go to the computer algebra "
+          "comparison (false: they are wrong)");
+ABSL_FLAG(int, math_symbolic_budget_ms, 200,
+          "math_boxed: most milliseconds one symbolic comparison may take");
+ABSL_FLAG(std::string, math_units, "ignore",
+          "math_boxed: units after a value: ignore (dropped from both sides) or match (the same "
+          "unit text is required)");
 
 namespace {
 
@@ -70,6 +80,22 @@ absl::Status Run(int argc, char** argv) {
   if (!(verifier_options.math_boxed.rel_tolerance >= 0 &&
         verifier_options.math_boxed.rel_tolerance < 1)) {
     return absl::InvalidArgumentError("--math_tolerance must be in [0, 1)");
+  }
+  verifier_options.math_boxed.symbolic = absl::GetFlag(FLAGS_math_symbolic);
+  const int budget_ms = absl::GetFlag(FLAGS_math_symbolic_budget_ms);
+  if (budget_ms < 1 || budget_ms > 60000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--math_symbolic_budget_ms must be in [1, 60000], got ", budget_ms));
+  }
+  verifier_options.math_boxed.symbolic_time_budget = absl::Milliseconds(budget_ms);
+  const std::string units = absl::GetFlag(FLAGS_math_units);
+  if (units == "ignore") {
+    verifier_options.math_boxed.units = chord::reward::UnitsPolicy::kIgnore;
+  } else if (units == "match") {
+    verifier_options.math_boxed.units = chord::reward::UnitsPolicy::kMustMatch;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--math_units must be \"ignore\" or \"match\", got \"", units, "\""));
   }
 
   ASSIGN_OR_RETURN(auto host, chord::service::ServiceHost::Create("reward"));
