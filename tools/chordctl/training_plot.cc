@@ -127,7 +127,7 @@ std::string GnuplotScript(const TrainingCurves& curves, const std::string& png_p
   std::string out = absl::StrCat(
       "# chordctl plot: training curves of job ", curves.job_id, "\n",
       "set terminal pngcairo size ", options.width, ",", options.height,
-      " enhanced font \"sans,10\" background rgb \"white\"\n", "set output ", Quoted(png_path),
+      " noenhanced font \"sans,10\" background rgb \"white\"\n", "set output ", Quoted(png_path),
       "\n", "set encoding utf8\nset grid lc rgb \"#dddddd\"\nset key top right box opaque\n",
       "set xlabel \"step\"\nset border lc rgb \"#444444\"\n");
   int64_t last_step = curves.total_steps;
