@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-fast quickstart bench format format-check clean
+.PHONY: all deps configure build test test-fast quickstart bench format format-check chart-files clean
 
 all: build
 
@@ -44,6 +44,13 @@ format:
 
 format-check:
 	@git ls-files --cached --others --exclude-standard '*.cc' '*.h' | xargs -r clang-format --dry-run --Werror && echo "format: ok"
+
+# The Helm chart ships copies of deploy/grafana and deploy/prometheus/rules.yml (Helm reads only
+# files inside the chart); tests/deploy_test.cc checks that they are identical.
+chart-files:
+	@mkdir -p helm/chord/files/grafana helm/chord/files/prometheus
+	@cp deploy/grafana/*.json helm/chord/files/grafana/
+	@cp deploy/prometheus/rules.yml helm/chord/files/prometheus/rules.yml
 
 clean:
 	rm -rf $(BUILD_DIR)

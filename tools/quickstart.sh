@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart (docs/quickstart.md): the tiny model, a synthetic arithmetic dataset, all four
 # services on this machine, one CHORD-phi job with 2 rollout workers, progress while it trains,
-# and a table of held-out accuracy before and after training.
+# a table of held-out accuracy before and after training, and the training curves as a picture.
 #
 #   tools/quickstart.sh [BUILD_DIR]        (`make quickstart` runs it after the build)
 #
@@ -80,6 +80,12 @@ status=0
 
 # The job's events (every step's metrics, every evaluation) stay readable after the services stop.
 "$CHORDCTL" logs "$JOB" --json > "$QS/events.jsonl"
+# The training curves as a picture, next to the metrics (gnuplot; docs/observability.md).
+if "$CHORDCTL" plot "$JOB" --out "$QS/curves.png" >/dev/null; then
+  CURVES="$QS/curves.png (reward, held-out accuracy, mu, loss)"
+else
+  CURVES="(not drawn: chordctl plot failed; is gnuplot installed?)"
+fi
 OUTPUT_MODEL="$("$CHORDCTL" get "$JOB" --json | sed -n 's/.*"output_model":"\([^"]*\)".*/\1/p')"
 
 # Held-out accuracy: the first evaluation (step 0, before any training), the evaluation where the
@@ -127,6 +133,7 @@ echo "$LINE"
 printf ' %-15s %s\n' "trained model" "${OUTPUT_MODEL:-(none: the job did not succeed)}"
 printf ' %-15s %s\n' "metrics" "$QS/events.jsonl (every step and evaluation, one JSON per line)"
 printf ' %-15s %s\n' "" "$METRICS_URL (Prometheus, while the services run)"
+printf ' %-15s %s\n' "curves" "$CURVES"
 printf ' %-15s %s\n' "job events" "CHORD_STATE_DIR=$STATE chordctl logs $JOB"
 printf ' %-15s %s\n' "" "(the job store is kept: chordctl up --state-dir $STATE serves it again)"
 printf ' %-15s %s\n' "service logs" "$STATE/logs/"

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
@@ -33,6 +34,10 @@ class MetricsServer {
   // The port actually bound.
   int port() const { return port_; }
 
+  // Also serves what `collectable` returns at each scrape (e.g. a FilesystemCollector), and keeps
+  // it alive. Not thread-safe against itself: call it while setting the service up.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+
  private:
   MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port,
                 std::shared_ptr<prometheus::Registry> registry)
@@ -40,13 +45,43 @@ class MetricsServer {
 
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_;
+  // The exposer holds weak pointers only: what it serves is kept alive here.
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
 };
 
 // Registers the families every Chord process exports:
 //   chord_build_info{service, version} 1
 //   process_start_time_seconds
+// (MetricsServer adds ProcessCollector's families to every endpoint.)
 void RegisterProcessMetrics(prometheus::Registry& registry, absl::string_view service);
+
+// Reads the process's CPU time and memory from /proc/self at each scrape (the names and meanings
+// of Prometheus' client libraries):
+//   process_cpu_seconds_total        user + system CPU time
+//   process_resident_memory_bytes    resident set size
+//   process_virtual_memory_bytes     virtual memory size
+// A /proc read that fails exports nothing for that scrape. Thread-safe.
+class ProcessCollector : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override;
+};
+
+// Reports the filesystem that holds `path` at each scrape (statvfs):
+//   <prefix>_avail_bytes   bytes available to an unprivileged writer
+//   <prefix>_size_bytes    total size of the filesystem
+// with a `path` label. When statvfs fails (the directory is gone) the scrape has neither family.
+// Thread-safe.
+class FilesystemCollector : public prometheus::Collectable {
+ public:
+  FilesystemCollector(std::string prefix, std::string path)
+      : prefix_(std::move(prefix)), path_(std::move(path)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::string prefix_;
+  std::string path_;
+};
 
 // Histogram buckets for latencies in seconds, 0.5 ms .. 60 s.
 prometheus::Histogram::BucketBoundaries LatencyBuckets();

@@ -51,6 +51,11 @@ class ServiceHost {
   // Port of the metrics endpoint (-1 when off).
   int metrics_port() const { return metrics_server_ ? metrics_server_->port() : -1; }
 
+  // Serves what `collectable` returns at each scrape too (nothing when the endpoint is off).
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
+    if (metrics_server_) metrics_server_->AddCollectable(std::move(collectable));
+  }
+
   // Server options from the shared flags (for services that run the server themselves; set
   // security.method_roles before starting).
   rpc::ServerOptions server_options() const;

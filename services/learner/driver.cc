@@ -162,7 +162,10 @@ class JobRunner {
   absl::StatusOr<std::vector<algorithm::TrainingRow>> SampleExpertRows(int64_t count,
                                                                        std::string* cursor);
   absl::Status Evaluate(int64_t step);
+  // Writes a checkpoint of `step` (unless it is the last one written) and counts the attempt in
+  // chord_learner_checkpoints_total.
   absl::Status SaveCheckpoint(int64_t step);
+  absl::Status WriteCheckpoint(int64_t step);
   absl::Status Publish();
   absl::Status CheckCancelled();
   void Log(const std::string& message);
@@ -360,6 +363,9 @@ absl::Status JobRunner::StartOrResume() {
     Log(absl::StrCat("started: ", spec_.steps, " steps, ", ctx_.ranks->world_size(),
                      " learner rank(s), ", pool_->size(), " rollout worker(s), variant ",
                      spec_.algorithm.variant));
+    // Every stage's start is an event (`chordctl plot` marks them), the first one's too.
+    Log(absl::StrCat("stage ", stages_[0].name, " starts at step 1 (", stages_[0].steps,
+                     " steps)"));
   } else {
     return latest.status();
   }
@@ -521,6 +527,12 @@ absl::Status JobRunner::Evaluate(int64_t step) {
 
 absl::Status JobRunner::SaveCheckpoint(int64_t step) {
   if (last_checkpoint_step_ == step) return absl::OkStatus();
+  absl::Status written = WriteCheckpoint(step);
+  if (ctx_.metrics) ctx_.metrics->RecordCheckpoint(written.ok());
+  return written;
+}
+
+absl::Status JobRunner::WriteCheckpoint(int64_t step) {
   absl::Time start = absl::Now();
   std::string dir = absl::StrCat(checkpoint_dir_, "/", CheckpointName(step));
   TrainerState state;

@@ -19,6 +19,7 @@
 #include "common/dist/dist_options.h"
 #include "common/dist/process_group.h"
 #include "common/files/confined_path.h"
+#include "common/metrics/metrics.h"
 #include "common/rpc/server_runner.h"
 #include "common/service/openmp_policy.h"
 #include "common/service/service_host.h"
@@ -164,6 +165,9 @@ absl::Status Run() {
   publisher_options.registry = &host->registry();
   ASSIGN_OR_RETURN(auto publisher, weights::WeightPublisher::Create(publisher_options));
   LearnerMetrics metrics(host->registry());
+  // chord_learner_state_dir_{avail,size}_bytes: the volume that checkpoints and outputs fill.
+  host->AddCollectable(
+      std::make_shared<metrics::FilesystemCollector>("chord_learner_state_dir", state_dir));
   RankCoordinator coordinator(group.get(), rank.get());
 
   DriverContext context;

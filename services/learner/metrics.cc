@@ -62,7 +62,17 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& registry)
                             .Name("chord_learner_generated_tokens_total")
                             .Help("Tokens the rollout workers generated for training steps")
                             .Register(registry)
-                            .Add({})) {}
+                            .Add({})),
+      checkpoints_ok_(prometheus::BuildCounter()
+                          .Name("chord_learner_checkpoints_total")
+                          .Help("Checkpoint attempts by result (ok, error)")
+                          .Register(registry)
+                          .Add({{"result", "ok"}})),
+      checkpoints_error_(prometheus::BuildCounter()
+                             .Name("chord_learner_checkpoints_total")
+                             .Help("Checkpoint attempts by result (ok, error)")
+                             .Register(registry)
+                             .Add({{"result", "error"}})) {}
 
 void LearnerMetrics::RecordStep(const std::string& job_id,
                                 const std::map<std::string, double>& metrics) {
@@ -101,6 +111,10 @@ void LearnerMetrics::RecordEval(const std::string& job_id,
 
 void LearnerMetrics::RecordPhase(const std::string& phase, double seconds) {
   phase_seconds_.Add({{"phase", phase}}, metrics::LatencyBuckets()).Observe(seconds);
+}
+
+void LearnerMetrics::RecordCheckpoint(bool ok) {
+  (ok ? checkpoints_ok_ : checkpoints_error_).Increment();
 }
 
 void LearnerMetrics::SetJobCount(const std::string& state, int64_t count) {

@@ -23,6 +23,8 @@ class LearnerMetrics {
   // One observation of chord_learner_phase_seconds{phase} outside a step's own timings
   // (checkpoint).
   void RecordPhase(const std::string& phase, double seconds);
+  // A checkpoint attempt: chord_learner_checkpoints_total{result="ok" or "error"}.
+  void RecordCheckpoint(bool ok);
   // Number of jobs in `state` (JOB_STATE_* name without the prefix, lower case).
   void SetJobCount(const std::string& state, int64_t count);
   void RecordResends(int64_t n);
@@ -39,6 +41,8 @@ class LearnerMetrics {
   prometheus::Gauge& weight_version_;
   prometheus::Counter& trained_tokens_;
   prometheus::Counter& generated_tokens_;
+  prometheus::Counter& checkpoints_ok_;
+  prometheus::Counter& checkpoints_error_;
 };
 
 }  // namespace chord::learner

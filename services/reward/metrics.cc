@@ -24,7 +24,7 @@ RewardMetrics::RewardMetrics(prometheus::Registry& registry)
                    .Help("Time to score one item, by verifier")
                    .Register(registry)),
       batch_size_(prometheus::BuildHistogram()
-                      .Name("chord_reward_batch_size")
+                      .Name("chord_reward_batch_items")
                       .Help("Items per Score call")
                       .Register(registry)
                       .Add({}, metrics::SizeBuckets())),

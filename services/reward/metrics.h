@@ -3,7 +3,7 @@
 // Prometheus families of the reward service (registered on the service's registry):
 //   chord_reward_scored_total{verifier, outcome="correct"|"wrong"}   items scored
 //   chord_reward_score_seconds{verifier}                             histogram, per item
-//   chord_reward_batch_size                                          histogram, items per call
+//   chord_reward_batch_items                                         histogram, items per call
 //   chord_reward_pool_queue_depth                                    gauge, items waiting for a
 //                                                                    worker
 // Thread-safe.

@@ -235,7 +235,8 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   if (header_end == std::string::npos) return absl::InternalError("malformed HTTP response");
   std::string status_line = response.substr(0, response.find("\r\n"));
   if (status_line.find(" 200 ") == std::string::npos) {
-    return absl::InternalError(absl::StrCat("HTTP ", status_line));
+    return absl::InternalError(
+        absl::StrCat("HTTP ", status_line, ": ", response.substr(header_end + 4, 1000)));
   }
   return response.substr(header_end + 4);
 }

@@ -94,7 +94,8 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
 // that cannot report a port they chose themselves (c10d's TCPStore rendezvous).
 absl::StatusOr<int> PickFreePort();
 
-// GET http://127.0.0.1:port/path; returns the body (non-200 is an error).
+// GET http://127.0.0.1:port/path; returns the body (non-200 is an error with the status line and
+// the start of the body).
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
 // Runs `promtool check metrics` on `text`; returns its complaints as an error (OK when clean).

@@ -10,6 +10,7 @@
 #include "tools/chordctl/eval_command.h"
 #include "tools/chordctl/init_model_command.h"
 #include "tools/chordctl/job_commands.h"
+#include "tools/chordctl/plot_command.h"
 #include "tools/chordctl/reward_command.h"
 #include "tools/chordctl/up_command.h"
 
@@ -53,6 +54,7 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
   AddDatasetsCommands(app, context);
   AddEvalCommand(app, context);
   AddRewardCommands(app, context);
+  AddPlotCommand(app, context);
 
   try {
     app.parse(argc, argv);

@@ -31,6 +31,7 @@
 #include "common/model/tiny_preset.h"
 #include "common/rpc/channel.h"
 #include "nlohmann/json.hpp"
+#include "tools/chordctl/local_prometheus.h"
 
 extern char** environ;
 
@@ -420,6 +421,7 @@ std::string TailOfFile(const std::string& path, int lines) {
   absl::StatusOr<std::string> text = files::ReadFile(path);
   if (!text.ok() || lines <= 0) return "";
   std::string body(absl::StripTrailingAsciiWhitespace(*text));
+  if (body.empty()) return body;
   size_t pos = body.size();
   for (int i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
     pos = body.rfind('\n', pos - 1);
@@ -587,6 +589,18 @@ absl::Status LocalCluster::StartAll(bool detached) {
   if (!status.ok()) return status;
   status = StartLearnerAndWorkers(model_dir);
   if (!status.ok()) return status;
+  if (!options_.prometheus_binary.empty()) {
+    LocalPrometheusOptions prometheus;
+    prometheus.binary = options_.prometheus_binary;
+    prometheus.rules_file = options_.prometheus_rules;
+    prometheus.scrape_interval = options_.scrape_interval;
+    prometheus.start_timeout = options_.start_timeout;
+    absl::StatusOr<ServiceRecord> started = StartLocalPrometheus(record_, prometheus);
+    if (!started.ok()) return started.status();
+    record_.services.push_back(*std::move(started));
+    Note(absl::StrCat("started prometheus (pid ", record_.services.back().pid, ") on http://",
+                      record_.services.back().address));
+  }
   return WriteRecord();
 }
 
@@ -813,6 +827,12 @@ absl::Status LocalCluster::RestartLearnerRanks() {
 absl::Status LocalCluster::RestartService(ServiceRecord* service) {
   ServiceRecord s = *service;
   record_.services.erase(record_.services.begin() + (service - record_.services.data()));
+  if (s.name == kPrometheusServiceName) {
+    absl::StatusOr<ServiceRecord> restarted = RestartLocalPrometheus(s, options_.start_timeout);
+    if (!restarted.ok()) return restarted.status();
+    record_.services.push_back(*std::move(restarted));
+    return absl::OkStatus();
+  }
   Launch launch;
   launch.name = s.name;
   launch.binary = fs::path(s.binary).filename().string();

@@ -12,6 +12,7 @@
 //   learner/                 the learner's --state_dir (job store, job outputs, checkpoints)
 //   expert-buffer/           the expert buffer's --state_dir (datasets it serves again on restart)
 //   model/                   the default model (the tiny preset, written when missing)
+//   prometheus/              `up --prometheus`: its prometheus.yml and TSDB (local_prometheus.h)
 //
 // Start order. The learner needs the rollout workers' addresses when it starts, and the workers
 // need the learner's WeightService address: the learner's gRPC port is picked free up front
@@ -76,7 +77,8 @@ struct ClusterRecord {
   uint64_t supervisor_start_time = 0;
   std::string supervisor_binary;
   int64_t created_unix_ms = 0;
-  // In start order: expert-buffer, reward, rollout workers, learner ranks.
+  // In start order: expert-buffer, reward, rollout workers, learner ranks, then "prometheus"
+  // (`up --prometheus`).
   std::vector<ServiceRecord> services;
 
   // The learner rank 0's address ("" when absent).
@@ -179,6 +181,12 @@ struct LocalClusterOptions {
   // Picks the ports chosen up front (the learner's gRPC port, the rendezvous port). Default:
   // PickFreePort. Tests inject a busy port to exercise the retry.
   std::function<absl::StatusOr<int>()> pick_port;
+  // `up --prometheus`: when `prometheus_binary` is set, a local Prometheus (local_prometheus.h)
+  // starts after the other services, scrapes them every `scrape_interval` with the rules of
+  // `prometheus_rules`, and is recorded, supervised and stopped with them. Default: none.
+  std::string prometheus_binary;
+  std::string prometheus_rules;
+  absl::Duration scrape_interval = absl::Seconds(5);
   // Polled while waiting; returning true aborts the start (CANCELLED). Default: never.
   std::function<bool()> should_stop;
   // Receives one line per notable thing ("started reward (pid 123) on 127.0.0.1:4567").

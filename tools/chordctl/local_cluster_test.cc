@@ -228,6 +228,9 @@ TEST(ProcessTest, TailOfFile) {
   EXPECT_EQ(TailOfFile(path, 2), "3\n4");
   EXPECT_EQ(TailOfFile(path, 10), "1\n2\n3\n4");
   EXPECT_EQ(TailOfFile(path + ".missing", 2), "");
+  // An empty log (a process that printed nothing) has an empty tail.
+  ASSERT_TRUE(files::WriteFileAtomically(path, "").ok());
+  EXPECT_EQ(TailOfFile(path, 2), "");
 }
 
 TEST(LocalClusterTest, MissingBinaryIsNotFound) {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "tools/chordctl/local_cluster.h"
+#include "tools/chordctl/local_prometheus.h"
 
 namespace chord::chordctl {
 namespace {
@@ -37,6 +38,10 @@ struct UpArgs {
   double grace_s = 30;
   std::vector<std::string> learner_args;
   std::vector<std::string> worker_args;
+  bool prometheus = false;
+  std::string prometheus_binary;
+  std::string prometheus_rules;
+  double scrape_interval_s = 5;
 };
 
 struct DownArgs {
@@ -103,6 +108,11 @@ void PrintCluster(const ClusterRecord& record, std::ostream& out) {
   }
   const ServiceRecord* reward = record.Find("reward");
   const ServiceRecord* expert_buffer = record.Find("expert-buffer");
+  const ServiceRecord* prometheus = record.Find(kPrometheusServiceName);
+  if (prometheus != nullptr) {
+    out << "\nprometheus: http://" << prometheus->address << " (scrape configuration "
+        << record.state_dir << "/prometheus/prometheus.yml)\n";
+  }
   out << "\nexport CHORD_LEARNER_ADDRESS=" << record.LearnerAddress() << "\n";
   if (reward != nullptr) out << "export CHORD_REWARD_ADDRESS=" << reward->address << "\n";
   if (expert_buffer != nullptr) {
@@ -125,6 +135,21 @@ void RunUp(const UpArgs& args, CliContext& context) {
   options.worker_args = args.worker_args;
   options.start_timeout = absl::Seconds(args.start_timeout_s);
   options.stop_grace = absl::Seconds(args.grace_s);
+  if (args.prometheus) {
+    absl::StatusOr<std::string> binary = FindPrometheusBinary(args.prometheus_binary);
+    if (binary.ok()) {
+      options.prometheus_binary = *binary;
+      options.prometheus_rules = args.prometheus_rules.empty()
+                                     ? OwnDirectory() + "/../share/chord/prometheus/rules.yml"
+                                     : args.prometheus_rules;
+      options.scrape_interval = absl::Seconds(args.scrape_interval_s);
+    } else if (!args.prometheus_binary.empty()) {
+      return context.Fail(binary.status());
+    } else {
+      *context.out << "--prometheus: " << binary.status().message()
+                   << "; starting without Prometheus" << std::endl;
+    }
+  }
 
   TerminationSignals signals;
   options.should_stop = [&signals] { return signals.Received(); };
@@ -253,6 +278,18 @@ void AddUpDownCommands(CLI::App& app, CliContext& context) {
   up->add_option("--worker-arg", up_args->worker_args,
                  "Extra flag for every rollout worker, e.g. --worker-arg=--max_batch_size=32")
       ->allow_extra_args(false);
+  up->add_flag("--prometheus", up_args->prometheus,
+               "Also start a local Prometheus (when installed) scraping every service with "
+               "Chord's rules; prints its URL");
+  up->add_option("--prometheus-binary", up_args->prometheus_binary,
+                 "With --prometheus: the prometheus executable (default: `prometheus` on $PATH)");
+  up->add_option("--prometheus-rules", up_args->prometheus_rules,
+                 "With --prometheus: the rules file (default: share/chord/prometheus/rules.yml "
+                 "beside chordctl's directory, a copy of deploy/prometheus/rules.yml)");
+  up->add_option("--scrape-interval", up_args->scrape_interval_s,
+                 "With --prometheus: seconds between scrapes and rule evaluations")
+      ->check(PositiveSeconds, "SECONDS")
+      ->capture_default_str();
   up->callback([up_args, &context] { RunUp(*up_args, context); });
 
   auto down_args = std::make_shared<DownArgs>();
