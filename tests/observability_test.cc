@@ -146,7 +146,7 @@ TEST_F(ObservabilityTest, EveryPanelAndRecordingRuleHasDataFromARealJob) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   run = Chordctl(absl::StrCat("up --detach --prometheus --scrape-interval 1 --state-dir ", state_,
-                              " --model ", model_, " --rollout-workers 2"),
+                              " --model ", model_, " --data-root ", data_, " --rollout-workers 2"),
                  absl::Seconds(240));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   absl::StatusOr<chordctl::ClusterRecord> cluster = chordctl::ReadClusterRecord(state_);
