@@ -79,9 +79,10 @@ class ObservabilityTest : public ::testing::Test {
   }
 
   CommandResult Chordctl(const std::string& args, absl::Duration timeout = absl::Seconds(120)) {
-    return RunCommand(absl::StrCat("CHORD_STATE_DIR=", state_, " CHORD_TOKEN=", kToken, " ",
-                                   chordctl_, " ", args),
-                      timeout);
+    // No token is given: chordctl reads the user token `up` wrote into the state directory.
+    return RunCommand(
+        absl::StrCat("env -u CHORD_TOKEN CHORD_STATE_DIR=", state_, " ", chordctl_, " ", args),
+        timeout);
   }
 
   // Runs an instant query; returns the "data" object (an error names the query and the answer).
@@ -117,7 +118,6 @@ class ObservabilityTest : public ::testing::Test {
     return absl::StrCat(result.size(), " series, none finite: ", result.dump().substr(0, 300));
   }
 
-  static constexpr char kToken[] = "observability-token";
   testing::TempDir dir_;
   std::string state_, model_, data_;
   int prometheus_port_ = 0;
