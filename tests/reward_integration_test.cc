@@ -154,7 +154,7 @@ double ScoredTotal(int metrics_port) {
 }
 
 // A client that gives up stops the server's work on its batch: once the service has taken the
-// batch (validated it; chord_reward_batch_size_count is 1) the client cancels, and the service
+// batch (validated it; chord_reward_batch_items_count is 1) the client cancels, and the service
 // scores far fewer items than were sent, settles, and serves the next call.
 TEST(RewardCancellationTest, ACancelledCallStopsTheBatch) {
   chord::testing::TempDir dir;
@@ -181,7 +181,7 @@ TEST(RewardCancellationTest, ACancelledCallStopsTheBatch) {
   });
   auto taken = [&] {
     auto text = chord::testing::HttpGet(service->metrics_port, "/metrics");
-    return text.ok() && absl::StrContains(*text, "chord_reward_batch_size_count 1");
+    return text.ok() && absl::StrContains(*text, "chord_reward_batch_items_count 1");
   };
   bool started = chord::testing::WaitFor(taken, absl::Seconds(100));
   context.TryCancel();

@@ -207,8 +207,8 @@ TEST(RewardScorerTest, RecordsMetrics) {
       text, "chord_reward_scored_total{outcome=\"wrong\",verifier=\"math_boxed\"} 1"));
   EXPECT_TRUE(
       absl::StrContains(text, "chord_reward_score_seconds_count{verifier=\"math_boxed\"} 3"));
-  EXPECT_TRUE(absl::StrContains(text, "chord_reward_batch_size_count 1"));
-  EXPECT_TRUE(absl::StrContains(text, "chord_reward_batch_size_sum 3"));
+  EXPECT_TRUE(absl::StrContains(text, "chord_reward_batch_items_count 1"));
+  EXPECT_TRUE(absl::StrContains(text, "chord_reward_batch_items_sum 3"));
   EXPECT_TRUE(absl::StrContains(text, "chord_reward_pool_queue_depth 0"));
   // Every verifier has its series from the start (so dashboards see zeros, not gaps).
   EXPECT_TRUE(absl::StrContains(
