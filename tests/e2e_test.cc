@@ -57,9 +57,8 @@ class EndToEndTest : public ::testing::Test {
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     tokens_ = *tokens;
 
-    auto eb = testing::StartService("chord-expert-buffer",
-                                    WithTokens({"--data_root=" + dir_.File("data")}),
-                                    dir_.File("run"));
+    auto eb = testing::StartService(
+        "chord-expert-buffer", WithTokens({"--data_root=" + dir_.File("data")}), dir_.File("run"));
     ASSERT_TRUE(eb.ok()) << eb.status();
     expert_buffer_ = std::move(*eb);
     auto rw = testing::StartService("chord-reward", WithTokens({"--workers=1"}), dir_.File("run"));
