@@ -244,37 +244,6 @@ size_t AssignmentPrefixLength(absl::string_view s) {
   return i + 1;
 }
 
-// ^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$
-bool IsThousandsSeparatedNumber(absl::string_view s) {
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  size_t lead = 0;
-  while (i < s.size() && IsDigit(s[i])) {
-    ++i;
-    ++lead;
-  }
-  if (lead < 1 || lead > 3) return false;
-  int groups = 0;
-  while (i < s.size() && s[i] == ',') {
-    for (int k = 1; k <= 3; ++k) {
-      if (i + k >= s.size() || !IsDigit(s[i + k])) return false;
-    }
-    i += 4;
-    ++groups;
-  }
-  if (groups == 0) return false;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    size_t frac = 0;
-    while (i < s.size() && IsDigit(s[i])) {
-      ++i;
-      ++frac;
-    }
-    if (frac == 0) return false;
-  }
-  return i == s.size();
-}
-
 // ---- comparison ----
 
 bool IsOpenBracket(absl::string_view s, size_t i, size_t* width) {
@@ -462,6 +431,36 @@ AnswerComparison CompareStructured(absl::string_view a, absl::string_view b, dou
 }
 
 }  // namespace
+
+bool IsThousandsSeparatedNumber(absl::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  size_t lead = 0;
+  while (i < s.size() && IsDigit(s[i])) {
+    ++i;
+    ++lead;
+  }
+  if (lead < 1 || lead > 3) return false;
+  int groups = 0;
+  while (i < s.size() && s[i] == ',') {
+    for (int k = 1; k <= 3; ++k) {
+      if (i + k >= s.size() || !IsDigit(s[i + k])) return false;
+    }
+    i += 4;
+    ++groups;
+  }
+  if (groups == 0) return false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    size_t frac = 0;
+    while (i < s.size() && IsDigit(s[i])) {
+      ++i;
+      ++frac;
+    }
+    if (frac == 0) return false;
+  }
+  return i == s.size();
+}
 
 std::optional<absl::string_view> ExtractLastBoxed(absl::string_view text) {
   struct Open {

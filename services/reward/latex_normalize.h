@@ -38,6 +38,10 @@ std::optional<absl::string_view> ExtractLastBoxed(absl::string_view text);
 // True for [+-]?[0-9]+ (no separators, no decimal point).
 bool IsIntegerLiteral(absl::string_view text);
 
+// True when `text` is one number written with thousands separators, as
+// ^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$ matches: "1,000", "-12,345.5"; not "1,00" or "1000".
+bool IsThousandsSeparatedNumber(absl::string_view text);
+
 // The canonical spelling of an integer literal: no '+', no leading zeros, "-0" -> "0".
 // Precondition: IsIntegerLiteral(text).
 std::string CanonicalInteger(absl::string_view text);

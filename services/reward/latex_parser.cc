@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "services/reward/latex_normalize.h"
 
 namespace chord::reward {
 namespace {
@@ -385,31 +386,6 @@ std::string ReplaceUnicode(absl::string_view answer) {
                                       {"\xC2\xB1", "\\pm "},          // ±
                                       {"\xC2\xB0", "\\degree "},      // °
                                       {"{,}", ""}});
-}
-
-// ^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$ : one number written with thousands separators.
-bool IsThousandsSeparatedNumber(absl::string_view s) {
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  size_t lead = 0;
-  while (i < s.size() && IsDigit(s[i])) ++i, ++lead;
-  if (lead < 1 || lead > 3) return false;
-  int groups = 0;
-  while (i < s.size() && s[i] == ',') {
-    for (int k = 1; k <= 3; ++k) {
-      if (i + k >= s.size() || !IsDigit(s[i + k])) return false;
-    }
-    i += 4;
-    ++groups;
-  }
-  if (groups == 0) return false;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    size_t fraction = 0;
-    while (i < s.size() && IsDigit(s[i])) ++i, ++fraction;
-    if (fraction == 0) return false;
-  }
-  return i == s.size();
 }
 
 LatexNode MakeNode(NodeKind kind, std::vector<LatexNode> children = {}, std::string text = "") {
