@@ -29,8 +29,10 @@ test-fast: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE slow
 
 # The main job on the embedded default: all services locally, the tiny model, a short CHORD job.
-# Builds only the five binaries it runs (not the tests and benchmarks).
-QUICKSTART_BINARIES = chordctl chord-learner chord-expert-buffer chord-reward chord-rollout-worker
+# Builds only the binaries it runs (not the tests and benchmarks): the four services, chordctl and
+# chord-model-tool (chordctl's `init-model` and `eval`).
+QUICKSTART_BINARIES = chordctl chord-model-tool chord-learner chord-expert-buffer chord-reward \
+                      chord-rollout-worker
 quickstart: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(QUICKSTART_BINARIES)
 	@tools/quickstart.sh $(BUILD_DIR)

@@ -118,7 +118,7 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   ASSERT_EQ(cluster->services.size(), 5u);
   EXPECT_EQ(cluster->supervisor_pid, 0);
   for (const auto& s : cluster->services) {
-    EXPECT_TRUE(chordctl::IsSameProcess(s.pid, s.binary, s.start_time)) << s.name;
+    EXPECT_TRUE(process::IsSameProcess(s.pid, s.binary, s.start_time)) << s.name;
     EXPECT_TRUE(absl::StrContains(run.output, s.address)) << s.name;
   }
   const std::string learner = cluster->LearnerAddress();
@@ -307,7 +307,7 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "stopped 5 service processes")) << run.output;
   for (const auto& s : cluster->services) {
-    EXPECT_FALSE(chordctl::InspectProcess(s.pid).running) << s.name << " pid " << s.pid;
+    EXPECT_FALSE(process::InspectProcess(s.pid).running) << s.name << " pid " << s.pid;
   }
   EXPECT_FALSE(std::filesystem::exists(state_ + "/cluster.json"));
   run = Chordctl(absl::StrCat("down --state-dir ", state_));
@@ -336,7 +336,7 @@ TEST(LocalClusterPortTest, RetriesWhenThePickedPortIsTaken) {
   options.rollout_workers = 1;
   int picks = 0;
   options.pick_port = [&picks, busy]() -> absl::StatusOr<int> {
-    return ++picks == 1 ? busy : chordctl::PickFreePort();
+    return ++picks == 1 ? busy : process::PickFreePort();
   };
   std::vector<std::string> notes;
   options.progress = [&notes](const std::string& line) { notes.push_back(line); };
@@ -357,7 +357,7 @@ TEST(LocalClusterPortTest, RetriesWhenThePickedPortIsTaken) {
 
   (*cluster)->Stop();
   for (const auto& s : record.services) {
-    EXPECT_FALSE(chordctl::InspectProcess(s.pid).running) << s.name;
+    EXPECT_FALSE(process::InspectProcess(s.pid).running) << s.name;
   }
   EXPECT_FALSE(std::filesystem::exists(options.state_dir + "/cluster.json"));
   close(busy_fd);

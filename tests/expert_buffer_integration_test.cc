@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files/file_io.h"
-#include "services/expert_buffer/client.h"
+#include "services/expert_buffer/grpc_client.h"
 #include "tests/support/child_process.h"
 
 namespace chord::expert_buffer {

@@ -285,7 +285,7 @@ TEST_F(ObservabilityTest, EveryPanelAndRecordingRuleHasDataFromARealJob) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "stopped 6 service processes")) << run.output;
   for (const auto& s : cluster->services) {
-    EXPECT_FALSE(chordctl::IsSameProcess(s.pid, s.binary, s.start_time)) << s.name;
+    EXPECT_FALSE(process::IsSameProcess(s.pid, s.binary, s.start_time)) << s.name;
   }
 }
 

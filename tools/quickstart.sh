@@ -23,7 +23,7 @@ QS="$(cd "$QS" && pwd)"
 WORKERS="${CHORD_QUICKSTART_WORKERS:-2}"
 JOB_SPEC="${CHORD_QUICKSTART_JOB:-deploy/quickstart/job.yaml}"
 STATE="$QS/state"
-SERVICES=(chordctl chord-learner chord-expert-buffer chord-reward chord-rollout-worker)
+SERVICES=(chordctl chord-model-tool chord-learner chord-expert-buffer chord-reward chord-rollout-worker)
 START=$SECONDS
 
 step() { printf '\n==> %s\n' "$*"; }

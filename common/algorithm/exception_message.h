@@ -1,20 +1,12 @@
 #pragma once
 
-// Internal (not installed): the text of an exception caught at this library's boundary, without
-// the C++ backtrace that LibTorch appends to c10::Error messages.
+// Internal (not installed): this library's name for the shared exception text helper
+// (common/status/exception_status.h), without the C++ backtrace LibTorch appends to c10::Error.
 
-#include <c10/util/Exception.h>
-
-#include <exception>
-#include <string>
+#include "common/status/exception_status.h"
 
 namespace chord::algorithm::internal {
 
-inline std::string ExceptionMessage(const std::exception& e) {
-  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) {
-    return torch_error->what_without_backtrace();
-  }
-  return e.what();
-}
+using ::chord::ExceptionMessage;
 
 }  // namespace chord::algorithm::internal

@@ -352,55 +352,90 @@ absl::StatusOr<LrDecay> ParseLrDecay(absl::string_view name) {
       absl::StrCat("unknown learning-rate decay \"", name, "\" (expected constant or cosine)"));
 }
 
+namespace {
+
+// One named preset: the keys it sets (ApplyVariant's contract in loss_config.h).
+struct VariantPreset {
+  const char* name;
+  void (*apply)(Config* c);
+};
+
+void ApplyChordMu(bool tools, Config* c) {
+  c->sft.enable_phi_function = false;
+  c->mu.mu_warmup_steps = 0;
+  c->mu.mu_decay_steps = tools ? 20 : 200;
+  c->mu.mu_peak = tools ? 0.6 : 0.9;
+  c->mu.mu_valley = tools ? 0.0 : 0.05;
+  c->mu.adaptive_mu = false;
+}
+
+// The presets in documentation order: VariantNames and ApplyVariant both read this table, so a
+// name cannot exist without its settings or the other way round.
+constexpr VariantPreset kVariantPresets[] = {
+    {"chord-phi",
+     [](Config* c) {
+       c->sft.enable_phi_function = true;
+       SetFixedMu(0.1, c);
+     }},
+    {"chord-mu", [](Config* c) { ApplyChordMu(/*tools=*/false, c); }},
+    {"chord-mu-tools", [](Config* c) { ApplyChordMu(/*tools=*/true, c); }},
+    {"mix",
+     [](Config* c) {
+       c->sft.enable_phi_function = false;
+       SetFixedMu(0.1, c);
+     }},
+    {"grpo",
+     [](Config* c) {
+       c->batch.expert_data_ratio = 0.0;
+       SetFixedMu(0.0, c);
+     }},
+    {"sft",
+     [](Config* c) {
+       c->sft.enable_phi_function = false;
+       c->batch.expert_data_ratio = 1.0;
+       SetFixedMu(1.0, c);
+     }},
+    {"sft-then-rl",
+     [](Config* c) {
+       c->sft.enable_phi_function = false;
+       c->mu.adaptive_mu = false;
+     }},
+    {"is-sft",
+     [](Config* c) {
+       c->sft.sft_weight = SftWeight::kImportanceSampling;
+       SetFixedMu(0.1, c);
+     }},
+    {"adaptive-mu",
+     [](Config* c) {
+       c->sft.enable_phi_function = false;
+       c->mu.adaptive_mu = true;
+       c->mu.adaptive_mu_tau = 0.5;
+     }},
+};
+
+}  // namespace
+
 const std::vector<std::string>& VariantNames() {
-  static const std::vector<std::string>* const names = new std::vector<std::string>{
-      "chord-phi", "chord-mu",    "chord-mu-tools", "mix",        "grpo",
-      "sft",       "sft-then-rl", "is-sft",         "adaptive-mu"};
+  static const std::vector<std::string>* const names = [] {
+    auto* list = new std::vector<std::string>();
+    for (const VariantPreset& preset : kVariantPresets) list->push_back(preset.name);
+    return list;
+  }();
   return *names;
 }
 
 absl::Status ApplyVariant(absl::string_view name, Config* config) {
-  Config c = *config;
-  c.sft.sft_weight.reset();
-  if (name == "chord-phi") {
-    c.sft.enable_phi_function = true;
-    SetFixedMu(0.1, &c);
-  } else if (name == "chord-mu" || name == "chord-mu-tools") {
-    c.sft.enable_phi_function = false;
-    const bool tools = name == "chord-mu-tools";
-    c.mu.mu_warmup_steps = 0;
-    c.mu.mu_decay_steps = tools ? 20 : 200;
-    c.mu.mu_peak = tools ? 0.6 : 0.9;
-    c.mu.mu_valley = tools ? 0.0 : 0.05;
-    c.mu.adaptive_mu = false;
-  } else if (name == "mix") {
-    c.sft.enable_phi_function = false;
-    SetFixedMu(0.1, &c);
-  } else if (name == "grpo") {
-    c.batch.expert_data_ratio = 0.0;
-    SetFixedMu(0.0, &c);
-  } else if (name == "sft") {
-    c.sft.enable_phi_function = false;
-    c.batch.expert_data_ratio = 1.0;
-    SetFixedMu(1.0, &c);
-  } else if (name == "sft-then-rl") {
-    c.sft.enable_phi_function = false;
-    c.mu.adaptive_mu = false;
-  } else if (name == "is-sft") {
-    c.sft.sft_weight = SftWeight::kImportanceSampling;
-    SetFixedMu(0.1, &c);
-  } else if (name == "adaptive-mu") {
-    c.sft.enable_phi_function = false;
-    c.mu.adaptive_mu = true;
-    c.mu.adaptive_mu_tau = 0.5;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown variant \"", name,
-                                                   "\" (expected one of ",
-                                                   absl::StrJoin(VariantNames(), ", "), ")"));
+  for (const VariantPreset& preset : kVariantPresets) {
+    if (name != preset.name) continue;
+    Config c = *config;
+    c.sft.sft_weight.reset();
+    preset.apply(&c);
+    c.variant = std::string(name);
+    *config = std::move(c);
+    return absl::OkStatus();
   }
-  c.variant = std::string(name);
-  *config = std::move(c);
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("unknown variant \"", name, "\" (expected one of ",
+                                                 absl::StrJoin(VariantNames(), ", "), ")"));
 }
 
 absl::Status SetConfigKey(absl::string_view key, absl::string_view value, Config* config) {

@@ -22,29 +22,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/rpc/client_options.h"
 #include "common/rpc/security.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 
 namespace chord::rpc {
 
-struct ClientOptions {
-  // Deadline of one attempt.
-  absl::Duration attempt_deadline = absl::Seconds(30);
-  // Deadline of the whole call including retries.
-  absl::Duration total_deadline = absl::Seconds(60);
-  // Attempts in all (1 = no retry).
-  int max_attempts = 5;
-  // Backoff before the second attempt; doubles each retry up to `max_backoff` (+-20% jitter).
-  absl::Duration initial_backoff = absl::Milliseconds(100);
-  absl::Duration max_backoff = absl::Seconds(3);
-  // Largest message the client sends or accepts.
-  int max_message_bytes = 64 << 20;
-  // If set, sent as "authorization: Bearer <token>" on every call.
-  std::string bearer_token;
-  // TLS of the channel (security.h); default plaintext.
-  ChannelSecurity security;
-};
+// ClientOptions: client_options.h.
 
 // A channel to `target` ("host:port") with Chord's message limits and `options.security`'s
 // credentials (MakeChannelCredentials). When those cannot be made (an unreadable CA file), the

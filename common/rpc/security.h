@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/rpc/client_options.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/support/status.h"
@@ -98,18 +99,7 @@ struct ServerSecurity {
   bool tokens() const { return !user_token.empty() || !internal_token.empty(); }
 };
 
-struct ChannelSecurity {
-  // PEM CA bundle that verifies the servers. Set: TLS; empty: plaintext.
-  std::string ca_file;
-  // PEM certificate chain and key presented to servers that require mutual TLS (both or none;
-  // only with ca_file).
-  std::string cert_file;
-  std::string key_file;
-  // How often the watched files are read again. Default 10 s; at least 1 s.
-  absl::Duration cert_refresh = absl::Seconds(10);
-
-  bool tls() const { return !ca_file.empty(); }
-};
+// ChannelSecurity: client_options.h.
 
 // True for 127.0.0.0/8, ::1 and "localhost" (with or without brackets).
 bool IsLoopbackHost(absl::string_view host);

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
+#include "common/rpc/message_limits.h"
 #include "common/rpc/security.h"
 #include "grpcpp/server.h"
 
@@ -41,8 +42,8 @@ struct ServerOptions {
   // If set, the bound port is written here (decimal, newline) once the server is listening.
   std::string port_file;
   // Largest message the server accepts / sends.
-  int max_receive_message_bytes = 64 << 20;
-  int max_send_message_bytes = 64 << 20;
+  int max_receive_message_bytes = kDefaultMaxMessageBytes;
+  int max_send_message_bytes = kDefaultMaxMessageBytes;
   // How long in-flight calls may run on after Shutdown() before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Where per-RPC metrics go; may be null (no RPC metrics).

@@ -15,10 +15,12 @@
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, host, "127.0.0.1",
+// Defaults are the server options' own (common/rpc/server_runner.h, message_limits.h).
+ABSL_FLAG(std::string, host, chord::rpc::ServerOptions().host,
           "Interface the gRPC server binds; a non-loopback one needs TLS and a token, or "
           "--insecure");
-ABSL_FLAG(int, port, 0, "gRPC port; 0 picks a free port (see --port_file)");
+ABSL_FLAG(int, port, chord::rpc::ServerOptions().port,
+          "gRPC port; 0 picks a free port (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound gRPC port is written to this file");
 ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
           "Interface of the Prometheus /metrics endpoint (plain HTTP, no token)");
@@ -27,9 +29,11 @@ ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is
 ABSL_FLAG(std::string, log_format, "text", "Log line format: text or json");
 ABSL_FLAG(std::string, log_level, "info",
           "Minimum log level: trace, debug, info, warn, error, critical, off");
-ABSL_FLAG(double, shutdown_grace_s, 10.0,
+ABSL_FLAG(double, shutdown_grace_s,
+          absl::ToDoubleSeconds(chord::rpc::ServerOptions().shutdown_grace),
           "Seconds in-flight RPCs may run after SIGTERM before they are cancelled");
-ABSL_FLAG(int, max_message_mb, 64, "Largest gRPC message the server accepts or sends, in MiB");
+ABSL_FLAG(int, max_message_mb, chord::rpc::kDefaultMaxMessageBytes >> 20,
+          "Largest gRPC message the server accepts or sends, in MiB");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain of this service: with --tls_key_file, the server speaks TLS, and "
           "it is the client certificate of this service's own calls");
@@ -38,7 +42,8 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA bundle: clients must present a certificate chaining to it (mutual TLS)");
 ABSL_FLAG(std::string, tls_ca_file, "",
           "PEM CA bundle that verifies the services this one calls; set: its calls use TLS");
-ABSL_FLAG(double, tls_refresh_s, 10,
+ABSL_FLAG(double, tls_refresh_s,
+          absl::ToDoubleSeconds(chord::rpc::ServerOptions().security.cert_refresh),
           "Seconds between reads of the certificate files (rotations apply without restart)");
 ABSL_FLAG(std::string, user_token_file, "",
           "File holding the user token (JobService); default: $CHORD_USER_TOKEN");

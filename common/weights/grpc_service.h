@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "chord/v1/weights.grpc.pb.h"
+#include "common/rpc/message_limits.h"
 #include "common/rpc/security.h"
 #include "common/weights/weight_publisher.h"
 
@@ -37,7 +38,7 @@ struct WeightServiceOptions {
   uint64_t default_chunk_bytes = kDefaultChunkBytes;
   // The server's largest outgoing message (rpc::ServerOptions::max_send_message_bytes); chunks
   // stay kChunkOverheadBytes below it. Default 64 MiB, the server runner's default.
-  uint64_t max_message_bytes = 64 << 20;
+  uint64_t max_message_bytes = rpc::kDefaultMaxMessageBytes;
   // Longest a GetVersion long poll waits, whatever the request asks. Default 60 s.
   absl::Duration max_wait = absl::Seconds(60);
 };

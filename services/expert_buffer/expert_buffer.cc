@@ -35,8 +35,8 @@ std::string QuoteName(absl::string_view name) {
 }
 
 // "expert demonstrations" / "tasks", for messages.
-absl::string_view KindNoun(DatasetKind kind) {
-  return kind == DatasetKind::kExpert ? "expert demonstrations" : "tasks";
+absl::string_view KindNoun(dataset::DatasetKind kind) {
+  return kind == dataset::DatasetKind::kExpert ? "expert demonstrations" : "tasks";
 }
 
 }  // namespace
@@ -122,7 +122,7 @@ absl::Status ExpertBuffer::Restore() {
     }
     for (const Item& item : items) {
       auto context = absl::StrCat(manifest_path, ": dataset ", QuoteName(item.name));
-      auto kind = ParseDatasetKind(item.kind);
+      auto kind = dataset::ParseDatasetKind(item.kind);
       if (!kind.ok()) return Annotate(kind.status(), context);
       Source source;
       std::string file;
@@ -168,7 +168,7 @@ absl::Status ExpertBuffer::Persist(const std::string& name, const Entry& entry) 
   nlohmann::json list = nlohmann::json::array();
   auto describe = [&](const std::string& dataset_name, const Entry& e) {
     nlohmann::json item = {{"name", dataset_name},
-                           {"kind", std::string(DatasetKindName(e.current->kind()))},
+                           {"kind", std::string(dataset::DatasetKindName(e.current->kind()))},
                            {"version", e.current->version()}};
     if (!e.saved_copy.empty()) {
       item["saved_copy"] = e.saved_copy;
@@ -199,7 +199,7 @@ absl::Status ExpertBuffer::Persist(const std::string& name, const Entry& entry) 
   return files::WriteFileAtomically(StatePath(kManifestFile), text);
 }
 
-absl::StatusOr<LoadResult> ExpertBuffer::LoadFile(absl::string_view name, DatasetKind kind,
+absl::StatusOr<LoadResult> ExpertBuffer::LoadFile(absl::string_view name, dataset::DatasetKind kind,
                                                   const std::string& path) {
   RETURN_IF_ERROR(ValidateDatasetName(name, "name"));
   if (path.empty()) return absl::InvalidArgumentError("path: must not be empty");
@@ -219,7 +219,8 @@ absl::StatusOr<LoadResult> ExpertBuffer::LoadFile(absl::string_view name, Datase
   return Load(name, kind, source, *content, /*persist=*/true, start);
 }
 
-absl::StatusOr<LoadResult> ExpertBuffer::LoadContent(absl::string_view name, DatasetKind kind,
+absl::StatusOr<LoadResult> ExpertBuffer::LoadContent(absl::string_view name,
+                                                     dataset::DatasetKind kind,
                                                      std::string content) {
   if (static_cast<int64_t>(content.size()) > options_.max_dataset_bytes) {
     return absl::InvalidArgumentError(
@@ -229,7 +230,7 @@ absl::StatusOr<LoadResult> ExpertBuffer::LoadContent(absl::string_view name, Dat
   return Load(name, kind, Source(), content, /*persist=*/true, absl::Now());
 }
 
-absl::StatusOr<LoadResult> ExpertBuffer::Load(absl::string_view name, DatasetKind kind,
+absl::StatusOr<LoadResult> ExpertBuffer::Load(absl::string_view name, dataset::DatasetKind kind,
                                               const Source& source, const std::string& content,
                                               bool persist, absl::Time start) {
   RETURN_IF_ERROR(ValidateDatasetName(name, "name"));
@@ -255,12 +256,12 @@ absl::StatusOr<LoadResult> ExpertBuffer::Load(absl::string_view name, DatasetKin
     return unchanged(*current);
   }
 
-  ParseOptions parse;
+  dataset::ParseOptions parse;
   parse.dataset_name = std::string(name);
   parse.source = source.path.empty() ? absl::StrCat("<inline:", name, ">") : source.path;
   parse.threads = options_.load_threads;
   parse.max_line_bytes = options_.max_line_bytes;
-  auto records = ParseJsonl(kind, content, parse);
+  auto records = dataset::ParseJsonl(kind, content, parse);
   if (!records.ok()) {
     finish(false);
     return records.status();
@@ -314,8 +315,8 @@ absl::StatusOr<LoadResult> ExpertBuffer::Load(absl::string_view name, DatasetKin
   finish(true);
   double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   spdlog::info("loaded dataset {} ({}, {}): {} records, {} bytes in {:.3f}s, version {}",
-               std::string(name), std::string(DatasetKindName(kind)), parse.source, dataset->size(),
-               content.size(), seconds, dataset->version());
+               std::string(name), std::string(dataset::DatasetKindName(kind)), parse.source,
+               dataset->size(), content.size(), seconds, dataset->version());
   LoadResult result;
   result.name = std::string(name);
   result.kind = kind;
@@ -331,9 +332,9 @@ std::shared_ptr<const Dataset> ExpertBuffer::Find(absl::string_view name) const 
   return it == datasets_.end() ? nullptr : it->second.current;
 }
 
-absl::StatusOr<SampleResult> ExpertBuffer::Sample(absl::string_view dataset_name, DatasetKind kind,
-                                                  int64_t n, absl::string_view cursor_text,
-                                                  uint64_t seed) {
+absl::StatusOr<SampleResult> ExpertBuffer::Sample(absl::string_view dataset_name,
+                                                  dataset::DatasetKind kind, int64_t n,
+                                                  absl::string_view cursor_text, uint64_t seed) {
   RETURN_IF_ERROR(ValidateDatasetName(dataset_name, "dataset"));
   if (n < 1 || n > options_.max_sample) {
     return absl::InvalidArgumentError(
@@ -413,7 +414,7 @@ absl::StatusOr<TaskSlice> ExpertBuffer::ReadTasks(absl::string_view dataset_name
     return absl::NotFoundError(
         absl::StrCat("dataset: no dataset named ", QuoteName(dataset_name), " is loaded"));
   }
-  if (dataset->kind() != DatasetKind::kTasks) {
+  if (dataset->kind() != dataset::DatasetKind::kTasks) {
     return absl::FailedPreconditionError(absl::StrCat(
         "dataset: ", QuoteName(dataset_name), " holds ", KindNoun(dataset->kind()), ", not tasks"));
   }

@@ -30,9 +30,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/common.pb.h"
+#include "common/dataset/dataset.h"
 #include "common/files/confined_path.h"
 #include "prometheus/registry.h"
-#include "services/expert_buffer/dataset.h"
 #include "services/expert_buffer/metrics.h"
 #include "services/expert_buffer/options.h"
 
@@ -46,7 +46,7 @@ absl::Status ValidateDatasetName(absl::string_view name, absl::string_view field
 class Dataset {
  public:
   Dataset(std::string name, uint64_t fingerprint, std::string source_path, int64_t source_bytes,
-          int64_t loaded_at_unix, Records records)
+          int64_t loaded_at_unix, dataset::Records records)
       : name_(std::move(name)),
         fingerprint_(fingerprint),
         source_path_(std::move(source_path)),
@@ -55,7 +55,7 @@ class Dataset {
         records_(std::move(records)) {}
 
   const std::string& name() const { return name_; }
-  DatasetKind kind() const { return records_.kind; }
+  dataset::DatasetKind kind() const { return records_.kind; }
   // Content fingerprint; version() is its hex form (what the wire calls the version).
   uint64_t fingerprint() const { return fingerprint_; }
   std::string version() const;
@@ -76,12 +76,12 @@ class Dataset {
   std::string source_path_;
   int64_t source_bytes_;
   int64_t loaded_at_unix_;
-  Records records_;
+  dataset::Records records_;
 };
 
 struct LoadResult {
   std::string name;
-  DatasetKind kind = DatasetKind::kExpert;
+  dataset::DatasetKind kind = dataset::DatasetKind::kExpert;
   int64_t num_records = 0;
   // Hex fingerprint of the served version.
   std::string version;
@@ -102,21 +102,21 @@ struct SampleResult {
 
 struct TaskSlice {
   std::shared_ptr<const Dataset> dataset;
-  // Records [begin, end) in file order.
+  // dataset::Records [begin, end) in file order.
   int64_t begin = 0;
   int64_t end = 0;
 };
 
 struct DatasetStats {
   std::string name;
-  DatasetKind kind = DatasetKind::kExpert;
+  dataset::DatasetKind kind = dataset::DatasetKind::kExpert;
   int64_t num_records = 0;
   std::string version;
   std::string source_path;
   int64_t source_bytes = 0;
   // Highest epoch drawn from since this version was loaded (0-based).
   int64_t max_epoch = 0;
-  // Records returned by Sample for this name since the service started.
+  // dataset::Records returned by Sample for this name since the service started.
   int64_t samples_served = 0;
   int64_t loaded_at_unix = 0;
 };
@@ -139,12 +139,12 @@ class ExpertBuffer {
   //   NOT_FOUND          no such file;
   //   INTERNAL           the state directory cannot be written.
   // On any error the previous version stays served.
-  absl::StatusOr<LoadResult> LoadFile(absl::string_view name, DatasetKind kind,
+  absl::StatusOr<LoadResult> LoadFile(absl::string_view name, dataset::DatasetKind kind,
                                       const std::string& path);
 
   // Same with the JSONL text itself; errors call it "<inline:NAME>". INVALID_ARGUMENT naming
   // "content" when it is larger than options.max_dataset_bytes.
-  absl::StatusOr<LoadResult> LoadContent(absl::string_view name, DatasetKind kind,
+  absl::StatusOr<LoadResult> LoadContent(absl::string_view name, dataset::DatasetKind kind,
                                          std::string content);
 
   // Draws `n` records of `dataset`, which must be of `kind`, continuing from `cursor` (empty:
@@ -152,8 +152,8 @@ class ExpertBuffer {
   // INVALID_ARGUMENT naming "dataset", "n" (outside [1, max_sample]) or "cursor" (malformed,
   // corrupted, issued for another dataset); NOT_FOUND for an unknown dataset; FAILED_PRECONDITION
   // when the dataset is of the other kind or changed since the cursor was issued.
-  absl::StatusOr<SampleResult> Sample(absl::string_view dataset, DatasetKind kind, int64_t n,
-                                      absl::string_view cursor, uint64_t seed);
+  absl::StatusOr<SampleResult> Sample(absl::string_view dataset, dataset::DatasetKind kind,
+                                      int64_t n, absl::string_view cursor, uint64_t seed);
 
   // Tasks [offset, offset + limit) of `dataset` in file order (limit 0: to the end).
   // INVALID_ARGUMENT for negative offset/limit, OUT_OF_RANGE for offset > size, NOT_FOUND,
@@ -192,8 +192,9 @@ class ExpertBuffer {
   absl::Status Restore();
   // Validates `content`, and serves it as `name` unless it is the version already served.
   // `persist`: record it in the state dir's manifest. `start`: when the load began (metrics).
-  absl::StatusOr<LoadResult> Load(absl::string_view name, DatasetKind kind, const Source& source,
-                                  const std::string& content, bool persist, absl::Time start);
+  absl::StatusOr<LoadResult> Load(absl::string_view name, dataset::DatasetKind kind,
+                                  const Source& source, const std::string& content, bool persist,
+                                  absl::Time start);
   // Writes the manifest: the served datasets, with `entry` as dataset `name` (none when `name` is
   // empty). Caller holds commit_mu_.
   absl::Status Persist(const std::string& name, const Entry& entry)

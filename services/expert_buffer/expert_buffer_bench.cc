@@ -24,12 +24,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/bench/process_stats.h"
+#include "common/dataset/dataset.h"
 #include "common/files/file_io.h"
 #include "common/rpc/server_runner.h"
 #include "common/status/status_macros.h"
-#include "services/expert_buffer/client.h"
-#include "services/expert_buffer/dataset.h"
 #include "services/expert_buffer/expert_buffer.h"
+#include "services/expert_buffer/grpc_client.h"
 #include "services/expert_buffer/grpc_service.h"
 
 ABSL_FLAG(double, size_mb, 200, "Size of the generated expert JSONL file, in MB (10^6 bytes)");
@@ -230,7 +230,7 @@ absl::Status Run() {
   // 2. Load through the core: read + fingerprint + parse/validate + duplicate-id check.
   start = Clock::now();
   double cpu_start = CpuSeconds();
-  ASSIGN_OR_RETURN(LoadResult loaded, core->LoadFile("bench", DatasetKind::kExpert, path));
+  ASSIGN_OR_RETURN(LoadResult loaded, core->LoadFile("bench", dataset::DatasetKind::kExpert, path));
   double load_seconds = SecondsSince(start);
   double load_cpu = CpuSeconds() - cpu_start;
   rows.push_back({absl::StrFormat("JSONL load, %.0f MB file, %d threads (read+validate+index)",
@@ -247,12 +247,13 @@ absl::Status Run() {
     std::vector<int> thread_counts = {threads};
     if (absl::GetFlag(FLAGS_single_thread_reference) && threads != 1) thread_counts.push_back(1);
     for (int count : thread_counts) {
-      ParseOptions parse;
+      dataset::ParseOptions parse;
       parse.threads = count;
       parse.dataset_name = "bench";
       start = Clock::now();
       double cpu = CpuSeconds();
-      ASSIGN_OR_RETURN(Records parsed, ParseJsonl(DatasetKind::kExpert, text, parse));
+      ASSIGN_OR_RETURN(dataset::Records parsed,
+                       dataset::ParseJsonl(dataset::DatasetKind::kExpert, text, parse));
       double seconds = SecondsSince(start);
       cpu = CpuSeconds() - cpu;
       rows.push_back({absl::StrFormat("JSONL parse+validate only, %d thread%s (reference)", count,

@@ -62,7 +62,7 @@ class ExpertBufferTest : public ::testing::Test {
   // Prompts of `n` tasks drawn from `dataset` continuing from `*cursor`.
   static std::vector<std::string> Draw(ExpertBuffer& buffer, const std::string& dataset, int n,
                                        std::string* cursor, uint64_t seed = 1) {
-    auto result = buffer.Sample(dataset, DatasetKind::kTasks, n, *cursor, seed);
+    auto result = buffer.Sample(dataset, dataset::DatasetKind::kTasks, n, *cursor, seed);
     EXPECT_TRUE(result.ok()) << result.status();
     std::vector<std::string> prompts;
     if (!result.ok()) return prompts;
@@ -76,7 +76,7 @@ class ExpertBufferTest : public ::testing::Test {
 
 TEST_F(ExpertBufferTest, LoadSampleAndStats) {
   auto buffer = Make();
-  auto loaded = buffer->LoadContent("math", DatasetKind::kTasks, TaskLines(10));
+  auto loaded = buffer->LoadContent("math", dataset::DatasetKind::kTasks, TaskLines(10));
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->name, "math");
   EXPECT_EQ(loaded->num_records, 10);
@@ -88,7 +88,7 @@ TEST_F(ExpertBufferTest, LoadSampleAndStats) {
   std::vector<std::string> sorted = first;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "repeat within an epoch";
-  auto next = buffer->Sample("math", DatasetKind::kTasks, 3, cursor, 0);
+  auto next = buffer->Sample("math", dataset::DatasetKind::kTasks, 3, cursor, 0);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->epoch, 1);
 
@@ -97,7 +97,7 @@ TEST_F(ExpertBufferTest, LoadSampleAndStats) {
   ASSERT_EQ(stats->size(), 1u);
   const DatasetStats& s = (*stats)[0];
   EXPECT_EQ(s.name, "math");
-  EXPECT_EQ(s.kind, DatasetKind::kTasks);
+  EXPECT_EQ(s.kind, dataset::DatasetKind::kTasks);
   EXPECT_EQ(s.num_records, 10);
   EXPECT_EQ(s.version, loaded->version);
   EXPECT_EQ(s.source_path, "");
@@ -110,8 +110,8 @@ TEST_F(ExpertBufferTest, LoadSampleAndStats) {
 TEST_F(ExpertBufferTest, SameSeedSameSequenceAcrossBuffers) {
   auto a = Make();
   auto b = Make();
-  ASSERT_TRUE(a->LoadContent("t", DatasetKind::kTasks, TaskLines(50)).ok());
-  ASSERT_TRUE(b->LoadContent("t", DatasetKind::kTasks, TaskLines(50)).ok());
+  ASSERT_TRUE(a->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(50)).ok());
+  ASSERT_TRUE(b->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(50)).ok());
   std::string ca, cb;
   EXPECT_EQ(Draw(*a, "t", 120, &ca, 5), Draw(*b, "t", 120, &cb, 5));
   std::string cc;
@@ -120,17 +120,17 @@ TEST_F(ExpertBufferTest, SameSeedSameSequenceAcrossBuffers) {
 
 TEST_F(ExpertBufferTest, FailedReloadKeepsTheOldVersionServed) {
   auto buffer = Make();
-  auto loaded = buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(5));
+  auto loaded = buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(5));
   ASSERT_TRUE(loaded.ok());
   std::string cursor;
   Draw(*buffer, "t", 2, &cursor);
 
   std::string bad = TaskLines(3) + "{\"prompt\":\"x\"}\n";
-  auto failed = buffer->LoadContent("t", DatasetKind::kTasks, bad);
+  auto failed = buffer->LoadContent("t", dataset::DatasetKind::kTasks, bad);
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(failed.status().message(), "<inline:t>:4: answer: missing");
   std::string path = WriteFile("bad.jsonl", bad);
-  failed = buffer->LoadFile("t", DatasetKind::kTasks, path);
+  failed = buffer->LoadFile("t", dataset::DatasetKind::kTasks, path);
   EXPECT_EQ(failed.status().message(), path + ":4: answer: missing");
 
   EXPECT_EQ(buffer->Find("t")->version(), loaded->version);
@@ -141,26 +141,27 @@ TEST_F(ExpertBufferTest, FailedReloadKeepsTheOldVersionServed) {
 
 TEST_F(ExpertBufferTest, ReloadIsIdempotentAndReplacementInvalidatesCursors) {
   auto buffer = Make();
-  auto first = buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(5));
+  auto first = buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(5));
   ASSERT_TRUE(first.ok());
   std::string cursor;
   Draw(*buffer, "t", 2, &cursor);
 
-  auto again = buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(5));
+  auto again = buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(5));
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->replaced);
   EXPECT_EQ(again->version, first->version);
   // Loading the same bytes from a file is the same version too.
-  auto from_file = buffer->LoadFile("t", DatasetKind::kTasks, WriteFile("t.jsonl", TaskLines(5)));
+  auto from_file =
+      buffer->LoadFile("t", dataset::DatasetKind::kTasks, WriteFile("t.jsonl", TaskLines(5)));
   ASSERT_TRUE(from_file.ok());
   EXPECT_FALSE(from_file->replaced);
   EXPECT_EQ(Draw(*buffer, "t", 1, &cursor).size(), 1u);
 
-  auto changed = buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(6));
+  auto changed = buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(6));
   ASSERT_TRUE(changed.ok());
   EXPECT_TRUE(changed->replaced);
   EXPECT_NE(changed->version, first->version);
-  auto stale = buffer->Sample("t", DatasetKind::kTasks, 1, cursor, 0);
+  auto stale = buffer->Sample("t", dataset::DatasetKind::kTasks, 1, cursor, 0);
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(stale.status().message()),
               HasSubstr("cursor: dataset \"t\" changed since the cursor was issued"));
@@ -169,55 +170,55 @@ TEST_F(ExpertBufferTest, ReloadIsIdempotentAndReplacementInvalidatesCursors) {
 TEST_F(ExpertBufferTest, SameContentAsAnotherKindIsANewVersion) {
   auto buffer = Make();
   std::string both = "{\"prompt\":\"p\",\"response\":\"r\",\"answer\":\"1\"}\n";
-  auto expert = buffer->LoadContent("d", DatasetKind::kExpert, both);
+  auto expert = buffer->LoadContent("d", dataset::DatasetKind::kExpert, both);
   ASSERT_TRUE(expert.ok());
-  auto tasks = buffer->LoadContent("d", DatasetKind::kTasks, both);
+  auto tasks = buffer->LoadContent("d", dataset::DatasetKind::kTasks, both);
   ASSERT_TRUE(tasks.ok());
   EXPECT_TRUE(tasks->replaced);
   EXPECT_NE(tasks->version, expert->version);
-  EXPECT_EQ(buffer->Find("d")->kind(), DatasetKind::kTasks);
+  EXPECT_EQ(buffer->Find("d")->kind(), dataset::DatasetKind::kTasks);
 }
 
 TEST_F(ExpertBufferTest, RequestErrorsNameTheField) {
   ExpertBufferOptions options;
   options.max_sample = 100;
   auto buffer = Make(options);
-  ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(3)).ok());
-  ASSERT_TRUE(buffer->LoadContent("e", DatasetKind::kExpert, ExpertLines(3)).ok());
+  ASSERT_TRUE(buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(3)).ok());
+  ASSERT_TRUE(buffer->LoadContent("e", dataset::DatasetKind::kExpert, ExpertLines(3)).ok());
 
   auto code = [](const auto& result) { return result.status().code(); };
   auto message = [](const auto& result) { return std::string(result.status().message()); };
 
-  auto r = buffer->LoadContent("", DatasetKind::kTasks, TaskLines(1));
+  auto r = buffer->LoadContent("", dataset::DatasetKind::kTasks, TaskLines(1));
   EXPECT_EQ(message(r), "name: must not be empty");
-  r = buffer->LoadContent("a/b", DatasetKind::kTasks, TaskLines(1));
+  r = buffer->LoadContent("a/b", dataset::DatasetKind::kTasks, TaskLines(1));
   EXPECT_EQ(message(r), "name: must match [A-Za-z0-9_.-]{1,128} (got \"a/b\")");
-  r = buffer->LoadContent(std::string(129, 'a'), DatasetKind::kTasks, TaskLines(1));
+  r = buffer->LoadContent(std::string(129, 'a'), dataset::DatasetKind::kTasks, TaskLines(1));
   EXPECT_EQ(code(r), absl::StatusCode::kInvalidArgument);
-  r = buffer->LoadFile("x", DatasetKind::kTasks, dir_ + "/missing.jsonl");
+  r = buffer->LoadFile("x", dataset::DatasetKind::kTasks, dir_ + "/missing.jsonl");
   EXPECT_EQ(code(r), absl::StatusCode::kNotFound);
   EXPECT_THAT(message(r), HasSubstr("path: cannot open " + dir_ + "/missing.jsonl"));
-  r = buffer->LoadContent("x", DatasetKind::kTasks, "\n");
+  r = buffer->LoadContent("x", dataset::DatasetKind::kTasks, "\n");
   EXPECT_EQ(message(r), "<inline:x>: no records (the dataset is empty)");
 
-  auto s = buffer->Sample("t", DatasetKind::kTasks, 0, "", 0);
+  auto s = buffer->Sample("t", dataset::DatasetKind::kTasks, 0, "", 0);
   EXPECT_EQ(message(s), "n: must be in [1, 100] (got 0)");
-  s = buffer->Sample("t", DatasetKind::kTasks, 101, "", 0);
+  s = buffer->Sample("t", dataset::DatasetKind::kTasks, 101, "", 0);
   EXPECT_EQ(message(s), "n: must be in [1, 100] (got 101)");
-  s = buffer->Sample("", DatasetKind::kTasks, 1, "", 0);
+  s = buffer->Sample("", dataset::DatasetKind::kTasks, 1, "", 0);
   EXPECT_EQ(message(s), "dataset: must not be empty");
-  s = buffer->Sample("nope", DatasetKind::kTasks, 1, "", 0);
+  s = buffer->Sample("nope", dataset::DatasetKind::kTasks, 1, "", 0);
   EXPECT_EQ(code(s), absl::StatusCode::kNotFound);
   EXPECT_EQ(message(s), "dataset: no dataset named \"nope\" is loaded");
-  s = buffer->Sample("e", DatasetKind::kTasks, 1, "", 0);
+  s = buffer->Sample("e", dataset::DatasetKind::kTasks, 1, "", 0);
   EXPECT_EQ(code(s), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(message(s), "dataset: \"e\" holds expert demonstrations, not tasks");
-  s = buffer->Sample("t", DatasetKind::kTasks, 1, "not a cursor", 0);
+  s = buffer->Sample("t", dataset::DatasetKind::kTasks, 1, "not a cursor", 0);
   EXPECT_EQ(code(s), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(message(s), HasSubstr("cursor: "));
-  auto other = buffer->Sample("e", DatasetKind::kExpert, 1, "", 0);
+  auto other = buffer->Sample("e", dataset::DatasetKind::kExpert, 1, "", 0);
   ASSERT_TRUE(other.ok());
-  s = buffer->Sample("t", DatasetKind::kTasks, 1, other->next_cursor, 0);
+  s = buffer->Sample("t", dataset::DatasetKind::kTasks, 1, other->next_cursor, 0);
   EXPECT_EQ(message(s), "cursor: issued for dataset \"e\", not \"t\"");
 
   auto t = buffer->ReadTasks("t", -1, 0);
@@ -234,7 +235,7 @@ TEST_F(ExpertBufferTest, RequestErrorsNameTheField) {
 
 TEST_F(ExpertBufferTest, ReadTasksInFileOrder) {
   auto buffer = Make();
-  ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(10)).ok());
+  ASSERT_TRUE(buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(10)).ok());
   auto slice = buffer->ReadTasks("t", 8, 5);
   ASSERT_TRUE(slice.ok());
   EXPECT_EQ(slice->begin, 8);
@@ -250,8 +251,8 @@ TEST_F(ExpertBufferTest, ReadTasksInFileOrder) {
 TEST_F(ExpertBufferTest, MetricsFollowLoadsAndSamples) {
   prometheus::Registry registry;
   auto buffer = Make(ExpertBufferOptions(), &registry);
-  ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(4)).ok());
-  EXPECT_FALSE(buffer->LoadContent("t", DatasetKind::kTasks, "{}").ok());
+  ASSERT_TRUE(buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(4)).ok());
+  EXPECT_FALSE(buffer->LoadContent("t", dataset::DatasetKind::kTasks, "{}").ok());
   std::string cursor;
   Draw(*buffer, "t", 6, &cursor);
   std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
@@ -264,7 +265,7 @@ TEST_F(ExpertBufferTest, MetricsFollowLoadsAndSamples) {
   EXPECT_THAT(text, HasSubstr("chord_expert_buffer_load_bytes_total"));
 
   // Re-loading the name as the other kind moves the records series.
-  ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kExpert, ExpertLines(2)).ok());
+  ASSERT_TRUE(buffer->LoadContent("t", dataset::DatasetKind::kExpert, ExpertLines(2)).ok());
   text = prometheus::TextSerializer().Serialize(registry.Collect());
   EXPECT_THAT(text, HasSubstr("chord_expert_buffer_records{dataset=\"t\",kind=\"expert\"} 2"));
   EXPECT_THAT(text, ::testing::Not(HasSubstr("kind=\"tasks\"")));
@@ -277,7 +278,7 @@ TEST_F(ExpertBufferTest, StateDirRestoresDatasetsAndCursorsContinue) {
   std::vector<std::string> uninterrupted;
   {
     auto reference = Make();
-    ASSERT_TRUE(reference->LoadFile("t", DatasetKind::kTasks, path).ok());
+    ASSERT_TRUE(reference->LoadFile("t", dataset::DatasetKind::kTasks, path).ok());
     std::string cursor;
     uninterrupted = Draw(*reference, "t", 60, &cursor, 11);
   }
@@ -287,14 +288,14 @@ TEST_F(ExpertBufferTest, StateDirRestoresDatasetsAndCursorsContinue) {
   std::string expert_version;
   {
     auto buffer = Make(options);
-    ASSERT_TRUE(buffer->LoadFile("t", DatasetKind::kTasks, path).ok());
-    auto expert = buffer->LoadContent("e", DatasetKind::kExpert, ExpertLines(4));
+    ASSERT_TRUE(buffer->LoadFile("t", dataset::DatasetKind::kTasks, path).ok());
+    auto expert = buffer->LoadContent("e", dataset::DatasetKind::kExpert, ExpertLines(4));
     ASSERT_TRUE(expert.ok());
     expert_version = expert->version;
     std::string cursor;
     resumed = Draw(*buffer, "t", 25, &cursor, 11);
     saved_task_cursor = cursor;
-    auto sample = buffer->Sample("e", DatasetKind::kExpert, 3, "", 4);
+    auto sample = buffer->Sample("e", dataset::DatasetKind::kExpert, 3, "", 4);
     ASSERT_TRUE(sample.ok());
     saved_expert_cursor = sample->next_cursor;
   }
@@ -310,10 +311,10 @@ TEST_F(ExpertBufferTest, StateDirRestoresDatasetsAndCursorsContinue) {
     std::vector<std::string> rest = Draw(*buffer, "t", 35, &cursor, 0);
     resumed.insert(resumed.end(), rest.begin(), rest.end());
     EXPECT_EQ(resumed, uninterrupted);
-    EXPECT_TRUE(buffer->Sample("e", DatasetKind::kExpert, 1, saved_expert_cursor, 0).ok());
+    EXPECT_TRUE(buffer->Sample("e", dataset::DatasetKind::kExpert, 1, saved_expert_cursor, 0).ok());
 
     // Replacing inline content replaces its saved copy.
-    ASSERT_TRUE(buffer->LoadContent("e", DatasetKind::kExpert, ExpertLines(5)).ok());
+    ASSERT_TRUE(buffer->LoadContent("e", dataset::DatasetKind::kExpert, ExpertLines(5)).ok());
     int copies = 0;
     for (const auto& entry : std::filesystem::directory_iterator(options.state_dir + "/inline")) {
       (void)entry;
@@ -338,7 +339,7 @@ TEST_F(ExpertBufferTest, StateDirErrorsAreClear) {
   std::string path = WriteFile("tasks.jsonl", TaskLines(3));
   {
     auto buffer = Make(options);
-    ASSERT_TRUE(buffer->LoadFile("t", DatasetKind::kTasks, path).ok());
+    ASSERT_TRUE(buffer->LoadFile("t", dataset::DatasetKind::kTasks, path).ok());
   }
   std::filesystem::remove(path);
   auto restarted = ExpertBuffer::Create(options, nullptr);
@@ -365,14 +366,14 @@ TEST_F(ExpertBufferTest, RejectsBadOptions) {
 
 TEST_F(ExpertBufferTest, SamplingRacesWithReloadsSafely) {
   auto buffer = Make();
-  ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(100)).ok());
+  ASSERT_TRUE(buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(100)).ok());
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   std::vector<std::thread> samplers;
   for (int t = 0; t < 2; ++t) {
     samplers.emplace_back([&] {
       while (!stop.load()) {
-        auto result = buffer->Sample("t", DatasetKind::kTasks, 16, "", 1);
+        auto result = buffer->Sample("t", dataset::DatasetKind::kTasks, 16, "", 1);
         if (!result.ok() || result->indices.size() != 16) {
           ++failures;
           continue;
@@ -384,7 +385,8 @@ TEST_F(ExpertBufferTest, SamplingRacesWithReloadsSafely) {
     });
   }
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(buffer->LoadContent("t", DatasetKind::kTasks, TaskLines(100 + i % 3, "v")).ok());
+    ASSERT_TRUE(
+        buffer->LoadContent("t", dataset::DatasetKind::kTasks, TaskLines(100 + i % 3, "v")).ok());
   }
   stop = true;
   for (std::thread& t : samplers) t.join();

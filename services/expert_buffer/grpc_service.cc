@@ -7,12 +7,12 @@
 namespace chord::expert_buffer {
 namespace {
 
-absl::StatusOr<DatasetKind> KindFromProto(chord::v1::DatasetKind kind) {
+absl::StatusOr<dataset::DatasetKind> KindFromProto(chord::v1::DatasetKind kind) {
   switch (kind) {
     case chord::v1::DATASET_KIND_EXPERT:
-      return DatasetKind::kExpert;
+      return dataset::DatasetKind::kExpert;
     case chord::v1::DATASET_KIND_TASKS:
-      return DatasetKind::kTasks;
+      return dataset::DatasetKind::kTasks;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("kind: must be DATASET_KIND_EXPERT or DATASET_KIND_TASKS (got ",
@@ -20,9 +20,9 @@ absl::StatusOr<DatasetKind> KindFromProto(chord::v1::DatasetKind kind) {
   }
 }
 
-chord::v1::DatasetKind KindToProto(DatasetKind kind) {
-  return kind == DatasetKind::kExpert ? chord::v1::DATASET_KIND_EXPERT
-                                      : chord::v1::DATASET_KIND_TASKS;
+chord::v1::DatasetKind KindToProto(dataset::DatasetKind kind) {
+  return kind == dataset::DatasetKind::kExpert ? chord::v1::DATASET_KIND_EXPERT
+                                               : chord::v1::DATASET_KIND_TASKS;
 }
 
 }  // namespace
@@ -30,7 +30,7 @@ chord::v1::DatasetKind KindToProto(DatasetKind kind) {
 absl::Status HandleLoadDataset(ExpertBuffer& core, const chord::v1::LoadDatasetRequest& request,
                                chord::v1::LoadDatasetResponse* response) {
   RETURN_IF_ERROR(ValidateDatasetName(request.name(), "name"));
-  ASSIGN_OR_RETURN(DatasetKind kind, KindFromProto(request.kind()));
+  ASSIGN_OR_RETURN(dataset::DatasetKind kind, KindFromProto(request.kind()));
   const bool has_path = !request.path().empty();
   const bool has_content = !request.content().empty();
   if (has_path == has_content) {
@@ -51,8 +51,9 @@ absl::Status HandleLoadDataset(ExpertBuffer& core, const chord::v1::LoadDatasetR
 
 absl::Status HandleSampleExpert(ExpertBuffer& core, const chord::v1::SampleRequest& request,
                                 chord::v1::SampleExpertResponse* response) {
-  ASSIGN_OR_RETURN(SampleResult result, core.Sample(request.dataset(), DatasetKind::kExpert,
-                                                    request.n(), request.cursor(), request.seed()));
+  ASSIGN_OR_RETURN(SampleResult result,
+                   core.Sample(request.dataset(), dataset::DatasetKind::kExpert, request.n(),
+                               request.cursor(), request.seed()));
   response->mutable_samples()->Reserve(static_cast<int>(result.indices.size()));
   for (int64_t index : result.indices) *response->add_samples() = result.dataset->expert(index);
   response->set_next_cursor(std::move(result.next_cursor));
@@ -62,7 +63,7 @@ absl::Status HandleSampleExpert(ExpertBuffer& core, const chord::v1::SampleReque
 
 absl::Status HandleSampleTasks(ExpertBuffer& core, const chord::v1::SampleRequest& request,
                                chord::v1::SampleTasksResponse* response) {
-  ASSIGN_OR_RETURN(SampleResult result, core.Sample(request.dataset(), DatasetKind::kTasks,
+  ASSIGN_OR_RETURN(SampleResult result, core.Sample(request.dataset(), dataset::DatasetKind::kTasks,
                                                     request.n(), request.cursor(), request.seed()));
   response->mutable_tasks()->Reserve(static_cast<int>(result.indices.size()));
   for (int64_t index : result.indices) *response->add_tasks() = result.dataset->task(index);

@@ -4,8 +4,8 @@
 // the core, convert the result, map the status with chord::rpc::ToGrpcStatus.
 //
 // The request handlers are plain functions over protos (no gRPC types), shared by the gRPC
-// adapter and InProcessExpertBufferClient (client.h) so that both answer every request the same
-// way. Errors name the offending field ("kind: ...", "n: ...", "cursor: ...").
+// adapter and InProcessExpertBufferClient (in_process_client.h) so that both answer every request
+// the same way. Errors name the offending field ("kind: ...", "n: ...", "cursor: ...").
 
 #include "absl/status/status.h"
 #include "chord/v1/expert_buffer.grpc.pb.h"

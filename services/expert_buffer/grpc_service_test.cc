@@ -9,7 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/server_runner.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "services/expert_buffer/client.h"
+#include "services/expert_buffer/grpc_client.h"
+#include "services/expert_buffer/in_process_client.h"
 
 namespace chord::expert_buffer {
 namespace {

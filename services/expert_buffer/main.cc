@@ -23,14 +23,20 @@ ABSL_FLAG(std::string, state_dir, "",
 ABSL_FLAG(std::vector<std::string>, dataset, {},
           "Dataset to load at start, NAME=KIND:PATH with KIND expert or tasks; repeat the flag "
           "or separate with commas. A bad file fails the start");
-ABSL_FLAG(int, max_sample, 65536, "Largest n one SampleExpert/SampleTasks call may ask for");
-ABSL_FLAG(int, load_threads, 0, "Threads parsing one dataset; 0 = one per CPU core");
-ABSL_FLAG(int, max_line_mb, 16, "Longest JSONL line a dataset may have, in MiB");
+// Defaults are ExpertBufferOptions' own (options.h).
+ABSL_FLAG(int, max_sample, chord::expert_buffer::ExpertBufferOptions().max_sample,
+          "Largest n one SampleExpert/SampleTasks call may ask for");
+ABSL_FLAG(int, load_threads, chord::expert_buffer::ExpertBufferOptions().load_threads,
+          "Threads parsing one dataset; 0 = one per CPU core");
+ABSL_FLAG(int, max_line_mb,
+          static_cast<int>(chord::expert_buffer::ExpertBufferOptions().max_line_bytes >> 20),
+          "Longest JSONL line a dataset may have, in MiB");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
           "Directories datasets loaded by path must lie under, after symlinks are resolved "
           "(comma-separated; a relative dataset path is taken relative to the first); anything "
           "else is refused with PERMISSION_DENIED. Empty: the working directory");
-ABSL_FLAG(int, max_dataset_mb, 1024,
+ABSL_FLAG(int, max_dataset_mb,
+          static_cast<int>(chord::expert_buffer::ExpertBufferOptions().max_dataset_bytes >> 20),
           "Largest dataset file (or inline content) one load may read, in MiB");
 
 namespace chord::expert_buffer {
@@ -38,7 +44,7 @@ namespace {
 
 struct DatasetSpec {
   std::string name;
-  DatasetKind kind;
+  dataset::DatasetKind kind;
   std::string path;
 };
 
@@ -55,7 +61,7 @@ absl::StatusOr<DatasetSpec> ParseDatasetSpec(absl::string_view text) {
   DatasetSpec spec;
   spec.name = std::string(text.substr(0, equals));
   RETURN_IF_ERROR(ValidateDatasetName(spec.name, absl::StrCat("--dataset ", text, ": name")));
-  auto kind = ParseDatasetKind(rest.substr(0, colon));
+  auto kind = dataset::ParseDatasetKind(rest.substr(0, colon));
   if (!kind.ok()) return bad(kind.status().message());
   spec.kind = *kind;
   spec.path = std::string(rest.substr(colon + 1));

@@ -9,12 +9,13 @@ namespace chord::expert_buffer {
 ExpertBufferMetrics::ExpertBufferMetrics(prometheus::Registry& registry)
     : records_(prometheus::BuildGauge()
                    .Name("chord_expert_buffer_records")
-                   .Help("Records of the served version of each dataset")
+                   .Help("dataset::Records of the served version of each dataset")
                    .Register(registry)),
-      samples_served_(prometheus::BuildCounter()
-                          .Name("chord_expert_buffer_samples_served_total")
-                          .Help("Records returned by SampleExpert and SampleTasks, per dataset")
-                          .Register(registry)),
+      samples_served_(
+          prometheus::BuildCounter()
+              .Name("chord_expert_buffer_samples_served_total")
+              .Help("dataset::Records returned by SampleExpert and SampleTasks, per dataset")
+              .Register(registry)),
       epoch_(prometheus::BuildGauge()
                  .Name("chord_expert_buffer_epoch")
                  .Help("Highest epoch (0-based) any sampling cursor has drawn from, per dataset")
@@ -36,15 +37,16 @@ ExpertBufferMetrics::ExpertBufferMetrics(prometheus::Registry& registry)
                       .Register(registry)
                       .Add({})) {}
 
-void ExpertBufferMetrics::SetServed(absl::string_view dataset, DatasetKind kind, int64_t records) {
+void ExpertBufferMetrics::SetServed(absl::string_view dataset, dataset::DatasetKind kind,
+                                    int64_t records) {
   std::string name(dataset);
-  for (DatasetKind other : {DatasetKind::kExpert, DatasetKind::kTasks}) {
+  for (dataset::DatasetKind other : {dataset::DatasetKind::kExpert, dataset::DatasetKind::kTasks}) {
     if (other == kind) continue;
-    std::map<std::string, std::string> labels = {{"dataset", name},
-                                                 {"kind", std::string(DatasetKindName(other))}};
+    std::map<std::string, std::string> labels = {
+        {"dataset", name}, {"kind", std::string(dataset::DatasetKindName(other))}};
     if (records_.Has(labels)) records_.Remove(&records_.Add(labels));
   }
-  records_.Add({{"dataset", name}, {"kind", std::string(DatasetKindName(kind))}})
+  records_.Add({{"dataset", name}, {"kind", std::string(dataset::DatasetKindName(kind))}})
       .Set(static_cast<double>(records));
   // Make the per-dataset series visible (at 0) as soon as the dataset is served.
   samples_served_.Add({{"dataset", name}});

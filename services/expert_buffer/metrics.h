@@ -14,12 +14,12 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/dataset/dataset.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "services/expert_buffer/dataset.h"
 
 namespace chord::expert_buffer {
 
@@ -30,7 +30,7 @@ class ExpertBufferMetrics {
 
   // A version of `dataset` with `records` records of `kind` is now served (a series of the
   // dataset under another kind, from an earlier version, is removed).
-  void SetServed(absl::string_view dataset, DatasetKind kind, int64_t records);
+  void SetServed(absl::string_view dataset, dataset::DatasetKind kind, int64_t records);
   void AddSamplesServed(absl::string_view dataset, int64_t count);
   void SetEpoch(absl::string_view dataset, int64_t epoch);
   // One load finished (ok or not) after `seconds`, having read `bytes`.

@@ -8,20 +8,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status/exception_status.h"
 #include "common/status/status_macros.h"
 
 namespace chord::learner {
-namespace {
-
-std::string ExceptionText(const std::exception& e) {
-  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) {
-    return torch_error->what_without_backtrace();
-  }
-  return e.what();
-}
-
-}  // namespace
-
 absl::Status ProcessGroupCollective::AllReduceSum(std::vector<at::Tensor>& tensors) {
   return group_->AllReduceSum(tensors);
 }
@@ -74,7 +64,7 @@ absl::Status BroadcastTensorsInBuckets(dist::ProcessGroup& group,
     }
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("rank ", group.rank(), "/", group.world_size(),
-                                            ": broadcasting tensors: ", ExceptionText(e)));
+                                            ": broadcasting tensors: ", ExceptionMessage(e)));
   }
   return absl::OkStatus();
 }

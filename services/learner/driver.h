@@ -1,75 +1,50 @@
 #pragma once
 
-// The job driver (learner rank 0): runs one CHORD job from its spec to its end.
+// The job driver (learner rank 0): runs one CHORD job from its spec to its end, assembled from
+// parts with one job each:
+//   RolloutSource (rollout_source.h)   each step's rollouts: tasks, generation, scores (sync or
+//                                      async with the staleness bound)
+//   ExpertRowSampler (expert_rows.h)   each step's expert rows
+//   Evaluator (evaluator.h)            the held-out evaluation
+//   StepMetricsMap (step_metrics.h)    what a step reports
+//   Trainer (trainer.h)                the ranks: load, train, checkpoint, publish
+// and the step loop here. The caller prepares the job first (job_setup.h: addresses, clients,
+// datasets), so the driver talks only to client interfaces.
 //
-// One step (synchronous mode, the paper's setting):
-//   tasks from the expert buffer (cursor advances) -> generation fanned out over the rollout
-//   workers with the newest weights (RolloutPool) -> verifier scores (reward service) -> GRPO
-//   advantages -> expert rows (chat template, loss on the last assistant turn) -> one training step
-//   on all ranks (RankCoordinator) -> publish the new weights -> evaluation every eval.interval
-//   steps -> checkpoint every save_interval steps.
-// Asynchronous mode overlaps the generation of the next steps with training, at most
-// max_staleness weight versions behind; the PPO ratio then uses the behaviour log-probs.
+// One step: rollouts -> GRPO advantages -> expert rows -> one training step on all ranks ->
+// publish the new weights -> evaluation every eval.interval steps -> checkpoint every
+// save_interval steps. Stage boundaries (an SFT warm-up, then the variant) reset the optimizer
+// and are evaluated.
 //
 // A job resumes from its newest valid checkpoint (weights, optimizer, step, data cursors), so a
-// learner restarted mid-job continues at the next step with nothing lost or repeated.
+// learner restarted mid-job continues at the next step with nothing lost or repeated: the
+// cursors advance only once a step trained.
 
-#include <atomic>
 #include <functional>
-#include <map>
-#include <memory>
 #include <string>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
-#include "common/rpc/channel.h"
-#include "common/weights/weight_publisher.h"
+#include "services/learner/job_control.h"
+#include "services/learner/job_log.h"
+#include "services/learner/job_setup.h"
 #include "services/learner/job_spec.h"
 #include "services/learner/job_store.h"
-#include "services/learner/metrics.h"
-#include "services/learner/rank_coordinator.h"
+#include "services/learner/trainer.h"
+#include "services/learner/weight_version_counter.h"
 
 namespace chord::learner {
 
-// Where the services are when a job spec does not say.
-struct ServiceDefaults {
-  std::string expert_buffer;
-  std::string reward;
-  std::vector<std::string> rollout_workers;
-  // TLS, token and message limit of the calls to the services (the job's deadlines are set on
-  // top). Default: plaintext, no token.
-  rpc::ClientOptions client;
-};
-
-// Hands out weight versions that only ever increase, also across learner restarts (persisted in
-// the state directory).
-class WeightVersionCounter {
- public:
-  // Reads `path` (missing = start at 0).
-  static absl::StatusOr<std::unique_ptr<WeightVersionCounter>> Open(const std::string& path);
-  // The next version (persisted before it is returned).
-  absl::StatusOr<int64_t> Next();
-  int64_t last() const { return last_; }
-
- private:
-  WeightVersionCounter(std::string path, int64_t last) : path_(std::move(path)), last_(last) {}
-  std::string path_;
-  int64_t last_;
-};
+class LearnerMetrics;  // metrics.h
 
 struct DriverContext {
   JobStore* store = nullptr;
-  RankCoordinator* ranks = nullptr;
-  weights::WeightPublisher* publisher = nullptr;
+  Trainer* trainer = nullptr;
   WeightVersionCounter* versions = nullptr;
   LearnerMetrics* metrics = nullptr;  // may be null
   // Jobs write under <state_dir>/jobs/<job id>/ (checkpoints/, final/).
   std::string state_dir;
-  ServiceDefaults defaults;
   // Called after the driver appended events to the store (wakes Watch streams).
   std::function<void()> on_event;
   // Period of the heartbeats rank 0 sends the other ranks during phases without rank work
@@ -86,32 +61,16 @@ struct JobOutcome {
   // itself (a heartbeat) after a failed job.
 };
 
-// Cancellation of a running job, shared between the job service (which requests it) and the
-// driver (which polls it between phases and installs a hook that aborts work in flight).
-class JobControl {
- public:
-  // Sets the flag and runs the abort hook (if any). Idempotent; any thread. With
-  // `checkpoint_first` (learner shutdown) the driver saves a checkpoint of the steps done before
-  // it stops, so that the job resumes without losing them.
-  void RequestCancel(const std::string& reason, bool checkpoint_first = false);
-  bool cancelled() const { return cancelled_.load(); }
-  bool checkpoint_first() const { return checkpoint_first_.load(); }
-  std::string reason() const;
-  // The driver installs the hook that aborts in-flight generation; nullptr removes it.
-  void SetAbortHook(std::function<void()> hook);
-
- private:
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> checkpoint_first_{false};
-  mutable absl::Mutex mu_;
-  std::string reason_ ABSL_GUARDED_BY(mu_);
-  std::function<void()> abort_ ABSL_GUARDED_BY(mu_);
-};
-
-// Runs `job` (already RUNNING in the store) to the end: SUCCEEDED, CANCELLED (when `control`
-// asks) or FAILED with the reason. Events (steps, evals, checkpoints, log lines) go to the store
-// as they happen.
+// Runs `job` (already RUNNING in the store) with the prepared clients and eval tasks to the end:
+// SUCCEEDED, CANCELLED (when `control` asks) or FAILED with the reason. Events (steps, evals,
+// checkpoints, log lines) go to the store as they happen. Every pointer in `context` must outlive
+// the call.
 JobOutcome RunJob(const DriverContext& context, const chord::v1::JobStatus& job,
-                  const JobSpec& spec, JobControl* control);
+                  const JobSpec& spec, PreparedJob prepared, JobControl* control);
+
+// The outcome of a job whose preparation (PrepareJob) failed with `status` before any rank work:
+// CANCELLED when `control` was cancelled meanwhile, else FAILED; logged as RunJob logs its ends.
+JobOutcome PreparationFailed(const absl::Status& status, const JobControl& control,
+                             const JobLog& log);
 
 }  // namespace chord::learner

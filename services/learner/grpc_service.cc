@@ -26,10 +26,12 @@ grpc::Status JobServiceImpl::Submit(grpc::ServerContext* /*context*/,
                                     chord::v1::SubmitJobResponse* response) {
   if (grpc::Status admit = Admit(); !admit.ok()) return admit;
   if (request->spec_yaml().empty()) return InvalidArgument("spec_yaml: empty job spec");
-  if (request->spec_yaml().size() > (1 << 20)) {
-    return InvalidArgument("spec_yaml: larger than 1 MiB");
+  if (request->spec_yaml().size() > kMaxSpecBytes) {
+    return InvalidArgument(absl::StrCat("spec_yaml: larger than ", kMaxSpecBytes >> 20, " MiB"));
   }
-  if (request->request_id().size() > 256) return InvalidArgument("request_id: longer than 256");
+  if (request->request_id().size() > kMaxRequestIdBytes) {
+    return InvalidArgument(absl::StrCat("request_id: longer than ", kMaxRequestIdBytes));
+  }
   auto job = manager_->Submit(request->spec_yaml(), request->request_id(), request->spec_source());
   if (!job.ok()) return rpc::ToGrpcStatus(job.status());
   response->set_job_id(job->job_id());

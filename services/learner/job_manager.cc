@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
 #include "services/learner/job_spec.h"
+#include "services/learner/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace chord::learner {
@@ -31,11 +32,25 @@ bool IsFinal(JobState state) {
 
 }  // namespace
 
-JobManager::JobManager(JobManagerOptions options, DriverContext context)
-    : options_(std::move(options)), context_(std::move(context)) {
+JobManager::JobManager(JobManagerOptions options, DriverContext context, ClientFactory clients)
+    : options_(std::move(options)), context_(std::move(context)), clients_(std::move(clients)) {
   context_.on_event = [this] { NotifyEvents(); };
   context_.state_dir = options_.state_dir;
-  context_.defaults = options_.defaults;
+}
+
+JobOutcome JobManager::RunOne(const JobStatus& job, const JobSpec& spec, JobControl* control) {
+  JobLog log(context_.store, job.job_id(), context_.on_event);
+  // Loading the datasets may take minutes for big ones: the other ranks get heartbeats meanwhile.
+  absl::StatusOr<PreparedJob> prepared = absl::UnknownError("not prepared");
+  absl::Status status = context_.trainer->HeartbeatWhile(
+      context_.heartbeat_interval,
+      [&] {
+        prepared = PrepareJob(spec, options_.defaults, clients_, log);
+        return prepared.status();
+      },
+      nullptr);
+  if (!status.ok()) return PreparationFailed(status, *control, log);
+  return RunJob(context_, job, spec, *std::move(prepared), control);
 }
 
 void JobManager::NotifyEvents() {
@@ -49,7 +64,7 @@ void JobManager::UpdateJobCounts() {
   for (JobState state :
        {chord::v1::JOB_STATE_QUEUED, chord::v1::JOB_STATE_RUNNING, chord::v1::JOB_STATE_SUCCEEDED,
         chord::v1::JOB_STATE_FAILED, chord::v1::JOB_STATE_CANCELLED}) {
-    auto jobs = context_.store->List(1 << 20, state);
+    auto jobs = context_.store->List(kListAllJobs, state);
     if (!jobs.ok()) return;
     std::string name = chord::v1::JobState_Name(state).substr(strlen("JOB_STATE_"));
     std::transform(name.begin(), name.end(), name.begin(), ::tolower);
@@ -214,7 +229,7 @@ absl::Status JobManager::RequeueInterruptedJob(const std::string& job_id,
 }
 
 absl::Status JobManager::RequeueInterrupted() {
-  ASSIGN_OR_RETURN(auto running, context_.store->List(1 << 20, chord::v1::JOB_STATE_RUNNING));
+  ASSIGN_OR_RETURN(auto running, context_.store->List(kListAllJobs, chord::v1::JOB_STATE_RUNNING));
   for (const JobStatus& job : running) {
     RETURN_IF_ERROR(RequeueInterruptedJob(job.job_id(), "running when the learner stopped"));
   }
@@ -222,7 +237,7 @@ absl::Status JobManager::RequeueInterrupted() {
 }
 
 absl::StatusOr<std::string> JobManager::NextQueuedJob() {
-  ASSIGN_OR_RETURN(auto queued, context_.store->List(1 << 20, chord::v1::JOB_STATE_QUEUED));
+  ASSIGN_OR_RETURN(auto queued, context_.store->List(kListAllJobs, chord::v1::JOB_STATE_QUEUED));
   if (queued.empty()) return std::string();
   // List is newest first: run the oldest.
   return queued.back().job_id();
@@ -238,8 +253,8 @@ absl::Status JobManager::RunLoop() {
         absl::MutexLock lock(&mu_);
         if (!shutting_down_) wake_runner_.WaitWithTimeout(&mu_, options_.heartbeat_interval);
       }
-      if (context_.ranks->world_size() > 1 && !shutting_down_) {
-        RETURN_IF_ERROR(context_.ranks->Heartbeat());
+      if (context_.trainer->world_size() > 1 && !shutting_down_) {
+        RETURN_IF_ERROR(context_.trainer->Heartbeat());
       }
       continue;
     }
@@ -261,7 +276,7 @@ absl::Status JobManager::RunLoop() {
     UpdateJobCounts();
     NotifyEvents();
     ASSIGN_OR_RETURN(job, context_.store->Get(job_id));
-    JobOutcome outcome = RunJob(context_, job, *spec, control.get());
+    JobOutcome outcome = RunOne(job, *spec, control.get());
     {
       absl::MutexLock lock(&mu_);
       running_job_.clear();
@@ -272,8 +287,8 @@ absl::Status JobManager::RunLoop() {
       // Stopped by Shutdown(): leave it resumable.
       RETURN_IF_ERROR(
           context_.store->SetState(job_id, chord::v1::JOB_STATE_QUEUED, kStoppedReason));
-    } else if (outcome.state == chord::v1::JOB_STATE_FAILED && context_.ranks->world_size() > 1 &&
-               !context_.ranks->Heartbeat().ok()) {
+    } else if (outcome.state == chord::v1::JOB_STATE_FAILED && context_.trainer->world_size() > 1 &&
+               !context_.trainer->Heartbeat().ok()) {
       // The failure broke the rank group: the job resumes when the learner restarts (up to
       // --max_resumes times).
       RETURN_IF_ERROR(
@@ -286,8 +301,8 @@ absl::Status JobManager::RunLoop() {
     UpdateJobCounts();
     NotifyEvents();
   }
-  if (context_.ranks->world_size() > 1) {
-    absl::Status status = context_.ranks->Shutdown();
+  if (context_.trainer->world_size() > 1) {
+    absl::Status status = context_.trainer->Shutdown();
     if (!status.ok()) spdlog::warn("telling ranks to stop: {}", status.ToString());
   }
   return absl::OkStatus();

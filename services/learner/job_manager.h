@@ -2,7 +2,9 @@
 
 // The learner's job service core (rank 0): accepts jobs, keeps them in the job store, runs them one
 // at a time on the rank group, streams their events, and resumes the running job after a restart.
-// Knows nothing of gRPC (grpc_service.h adapts it).
+// Knows nothing of gRPC (grpc_service.h adapts it): the clients of a job's services come from the
+// ClientFactory it is given (job_setup.h), and it prepares each job (PrepareJob) before the
+// driver runs it (RunJob). Options in options.h.
 
 #include <atomic>
 #include <functional>
@@ -16,40 +18,20 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chord/v1/learner.pb.h"
-#include "common/files/confined_path.h"
 #include "services/learner/driver.h"
+#include "services/learner/job_control.h"
+#include "services/learner/job_setup.h"
 #include "services/learner/job_spec.h"
 #include "services/learner/job_store.h"
+#include "services/learner/options.h"
 
 namespace chord::learner {
 
-struct JobManagerOptions {
-  // Jobs write under <state_dir>/jobs/<id>/.
-  std::string state_dir;
-  // Service addresses for specs that do not name them.
-  ServiceDefaults defaults;
-  // Idle ranks > 0 get a heartbeat this often (must be well under the group timeout).
-  absl::Duration heartbeat_interval = absl::Seconds(10);
-  // A job interrupted (learner crash, broken rank group) more often than this fails instead of
-  // resuming again; graceful stops do not count.
-  int max_resumes = 3;
-  // Directories a job spec's `model` must lie under (after symlinks are resolved); the learner's
-  // own job outputs (<state_dir>/jobs) are always allowed. Unset: any folder (library use and
-  // tests; the chord-learner binary always sets it, from --model_root).
-  std::optional<files::ConfinedRoots> model_roots;
-  // Accept `services.*` address overrides in job specs. Off: a spec naming one is refused with
-  // PERMISSION_DENIED (a caller could otherwise point the learner at any address).
-  bool allow_service_overrides = false;
-  // Most jobs QUEUED at once; Submit past it is RESOURCE_EXHAUSTED (0: no limit).
-  int max_queued_jobs = 100;
-  // Most Watch streams open at once; one more is RESOURCE_EXHAUSTED (0: no limit).
-  int max_watch_streams = 64;
-};
-
 class JobManager {
  public:
-  // `context` pointers must outlive the manager; context.on_event is set by the manager.
-  JobManager(JobManagerOptions options, DriverContext context);
+  // `context` pointers must outlive the manager; context.on_event and context.state_dir are set
+  // by the manager. `clients` builds the clients of each job's services.
+  JobManager(JobManagerOptions options, DriverContext context, ClientFactory clients);
 
   // Validates the spec (INVALID_ARGUMENT listing every problem), stores the job QUEUED, wakes the
   // runner. Idempotent for the same non-empty request_id. PERMISSION_DENIED naming the key when
@@ -92,8 +74,12 @@ class JobManager {
   void NotifyEvents();
   void UpdateJobCounts();
 
+  // Prepares and runs one RUNNING job with `control`.
+  JobOutcome RunOne(const chord::v1::JobStatus& job, const JobSpec& spec, JobControl* control);
+
   JobManagerOptions options_;
   DriverContext context_;
+  ClientFactory clients_;
   std::atomic<bool> shutting_down_{false};
 
   absl::Mutex mu_;

@@ -41,7 +41,12 @@ class JobManagerLimitsTest : public ::testing::Test {
     if (edit) edit(options);
     DriverContext context;
     context.store = store_.get();
-    return std::make_unique<JobManager>(options, context);
+    // No job runs here (no RunLoop): the factory is never called.
+    ClientFactory no_clients = [](const ServiceAddresses&,
+                                  const ServicesSpec&) -> absl::StatusOr<JobClients> {
+      return absl::FailedPreconditionError("no services in this test");
+    };
+    return std::make_unique<JobManager>(options, context, no_clients);
   }
 
   static std::string Spec(const std::string& model, const std::string& extra = "") {

@@ -55,7 +55,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   root.Read("think_format_penalty", &spec.think_format_penalty);
   root.Read("save_interval", &spec.save_interval);
   root.Read("keep_checkpoints", &spec.keep_checkpoints);
-  root.Read("mode", &spec.mode);
+  std::string mode(JobModeName(spec.mode));
+  root.Read("mode", &mode);
   root.Read("max_staleness", &spec.max_staleness);
   root.Read("seed", &spec.seed);
 
@@ -85,7 +86,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
   // Asynchronous mode trains on rollouts up to max_staleness versions old: the PPO ratio must
   // use the behaviour log-probs of the rollout unless the spec asks for recomputation.
-  if (spec.mode == "async" && !algo.Has("strict_on_policy")) {
+  absl::StatusOr<JobMode> parsed_mode = ParseJobMode(mode);
+  if (parsed_mode.ok()) spec.mode = *parsed_mode;
+  if (spec.mode == JobMode::kAsync && !algo.Has("strict_on_policy")) {
     spec.algorithm.batch.strict_on_policy = false;
   }
   const bool logprob_temperature_set = algo.Has("logprob_temperature");
@@ -126,9 +129,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   };
   if (steps_read && spec.steps < 1) problem("steps", "must be >= 1");
   if (spec.train_batch_size < 1) problem("train_batch_size", "must be >= 1");
-  if (spec.mode != "sync" && spec.mode != "async") {
-    problem("mode", absl::StrCat("must be \"sync\" or \"async\", got \"", spec.mode, "\""));
-  }
+  if (!parsed_mode.ok()) problem("mode", std::string(parsed_mode.status().message()));
   if (spec.max_staleness < 0 || spec.max_staleness > kMaxStaleness) {
     problem("max_staleness",
             absl::StrCat("must be in [0, ", kMaxStaleness, "], got ", spec.max_staleness));

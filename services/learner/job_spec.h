@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/algorithm/loss_config.h"
+#include "services/learner/job_mode.h"
 
 namespace chord::learner {
 
@@ -79,10 +80,11 @@ struct JobSpec {
   // `keep_checkpoints`.
   int64_t save_interval = 0;
   int64_t keep_checkpoints = 3;
-  // "sync": generate with the newest weights (the paper's setting). "async": generation of the
-  // next step overlaps this step's training, at most `max_staleness` versions behind; it also
-  // sets algorithm.strict_on_policy to false (behaviour log-probs) unless the spec writes that key.
-  std::string mode = "sync";
+  // kSync ("sync"): generate with the newest weights (the paper's setting). kAsync ("async"):
+  // generation of the next step overlaps this step's training, at most `max_staleness` versions
+  // behind; it also sets algorithm.strict_on_policy to false (behaviour log-probs) unless the spec
+  // writes that key.
+  JobMode mode = JobMode::kSync;
   // In [0, kMaxStaleness].
   int64_t max_staleness = 1;
   uint64_t seed = 1;

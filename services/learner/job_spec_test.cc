@@ -49,7 +49,7 @@ TEST(JobSpecTest, ParsesAValidSpecWithDefaults) {
   EXPECT_EQ(spec->TasksPerStep(), 4);
   EXPECT_EQ(spec->evaluation.max_new_tokens, 48);
   EXPECT_EQ(spec->algorithm.aggregation.loss_agg_norm_length, 48);
-  EXPECT_EQ(spec->mode, "sync");
+  EXPECT_EQ(spec->mode, JobMode::kSync);
   EXPECT_EQ(spec->services.rollout_workers.size(), 2u);
 }
 

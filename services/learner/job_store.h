@@ -21,6 +21,9 @@ struct sqlite3;
 
 namespace chord::learner {
 
+// The `limit` of List that lists every job (more than any store holds).
+inline constexpr int kListAllJobs = 1 << 20;
+
 class JobStore {
  public:
   // Opens or creates the database at `path` (its directory must exist). DATA_LOSS when the file

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files/file_io.h"
 #include "common/model/safetensors.h"
+#include "common/status/exception_status.h"
 #include "common/status/status_macros.h"
 #include "services/learner/adamw_state.h"
 #include "spdlog/spdlog.h"
@@ -32,17 +33,6 @@ constexpr const char* kSourceFiles[] = {"tokenizer.json",
                                         "merges.txt",
                                         "added_tokens.json",
                                         "chat_template.jinja"};
-
-std::string ExceptionText(const std::exception& e) {
-  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) {
-    return torch_error->what_without_backtrace();
-  }
-  return e.what();
-}
-
-absl::Status TorchError(absl::string_view context, const std::exception& e) {
-  return absl::InternalError(absl::StrCat(context, ": ", ExceptionText(e)));
-}
 
 std::string CpuRngState() {
   at::Generator gen = at::detail::getDefaultCPUGenerator();
@@ -106,7 +96,7 @@ absl::Status AgreeOnSuccess(dist::ProcessGroup& group, const absl::Status& local
   try {
     if (!local.ok()) failed[0][group.rank()].fill_(1.0);
   } catch (const std::exception& e) {
-    return TorchError(what, e);
+    return StatusFromException(e, what);
   }
   RETURN_IF_ERROR(group.AllReduceSum(failed));
   if (!local.ok()) return local;
@@ -292,7 +282,7 @@ absl::StatusOr<algorithm::StepMetrics> LearnerRank::TrainStep(
     lm_->module().train();
     return algorithm::RunTrainStep(*policy_, *optimizer_, collective_, local, config, step_options);
   } catch (const std::exception& e) {
-    return TorchError(absl::StrCat("rank ", rank(), ": training step ", step), e);
+    return StatusFromException(e, absl::StrCat("rank ", rank(), ": training step ", step));
   }
 }
 
@@ -323,7 +313,7 @@ absl::Status LearnerRank::WriteCheckpoint(const std::string& dir, const TrainerS
     archive.save_to(writer->StagingPath(kOptimizerFile));
     rng_state = CpuRngState();
   } catch (const std::exception& e) {
-    return TorchError(absl::StrCat(dir, ": writing the optimizer state"), e);
+    return StatusFromException(e, absl::StrCat(dir, ": writing the optimizer state"));
   }
   ASSIGN_OR_RETURN(const std::string trainer_state, EncodeTrainerState(state, rng_state));
   RETURN_IF_ERROR(writer->WriteFile(kTrainerStateFile, trainer_state));
@@ -339,7 +329,7 @@ absl::Status LearnerRank::SaveCheckpoint(const std::string& dir, const TrainerSt
     try {
       status = WriteCheckpoint(dir, state);
     } catch (const std::exception& e) {
-      status = TorchError(absl::StrCat(dir, ": writing the checkpoint"), e);
+      status = StatusFromException(e, absl::StrCat(dir, ": writing the checkpoint"));
     }
     if (status.ok()) {
       spdlog::info("checkpoint of step {} written to {}", state.step, dir);
@@ -368,7 +358,7 @@ absl::Status LearnerRank::LoadCheckpointOnRoot(const std::string& dir,
     optimizer.load(archive);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(
-        optimizer_path, ": does not hold an AdamW state for this model: ", ExceptionText(e)));
+        optimizer_path, ": does not hold an AdamW state for this model: ", ExceptionMessage(e)));
   }
   // The state must fit the parameters it was mapped to (by position).
   const std::vector<torch::Tensor> params = Parameters();
@@ -439,7 +429,7 @@ absl::StatusOr<TrainerState> LearnerRank::LoadCheckpoint(const std::string& dir,
     try {
       root_status = LoadCheckpointOnRoot(dir, *optimizer, &trainer_state_json);
     } catch (const std::exception& e) {
-      root_status = TorchError(absl::StrCat(dir, ": loading the checkpoint"), e);
+      root_status = StatusFromException(e, absl::StrCat(dir, ": loading the checkpoint"));
     }
   }
   RETURN_IF_ERROR(ShareStatus(*group_, root_status, /*root=*/0));
@@ -453,7 +443,8 @@ absl::StatusOr<TrainerState> LearnerRank::LoadCheckpoint(const std::string& dir,
     SetOptimizerOptions(*optimizer, config.optimizer);
     if (!decoded.rng_state.empty()) SetCpuRngState(decoded.rng_state);
   } catch (const std::exception& e) {
-    return TorchError(absl::StrCat("rank ", rank(), ": ", dir, ": restoring the checkpoint"), e);
+    return StatusFromException(
+        e, absl::StrCat("rank ", rank(), ": ", dir, ": restoring the checkpoint"));
   }
   optimizer_ = std::move(optimizer);
   spdlog::info("rank {}: resumed from {} (step {})", rank(), dir, decoded.state.step);

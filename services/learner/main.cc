@@ -27,12 +27,16 @@
 #include "common/weights/grpc_service.h"
 #include "common/weights/weight_publisher.h"
 #include "services/learner/driver.h"
+#include "services/learner/grpc_clients.h"
 #include "services/learner/grpc_service.h"
 #include "services/learner/job_manager.h"
 #include "services/learner/job_store.h"
 #include "services/learner/learner_rank.h"
 #include "services/learner/metrics.h"
+#include "services/learner/options.h"
 #include "services/learner/rank_coordinator.h"
+#include "services/learner/rank_trainer.h"
+#include "services/learner/weight_version_counter.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, state_dir, "",
@@ -43,24 +47,29 @@ ABSL_FLAG(std::vector<std::string>, rollout_workers, {},
           "Default chord-rollout-worker addresses (comma-separated host:port)");
 ABSL_FLAG(std::string, device, "cpu", "Training device: cpu, or cuda (uses cuda:LOCAL_RANK)");
 ABSL_FLAG(std::string, backend, "", "Collective backend: gloo or nccl (default: nccl on cuda)");
-ABSL_FLAG(double, dist_timeout_s, 300,
+// Defaults are the options structs' own (options.h, common/dist, common/weights).
+ABSL_FLAG(double, dist_timeout_s, absl::ToDoubleSeconds(chord::dist::DistOptions().timeout),
           "A collective (or the rendezvous) that waits longer for a peer rank fails");
-ABSL_FLAG(double, heartbeat_s, 10, "Idle heartbeat period from rank 0 to the other ranks");
+ABSL_FLAG(double, heartbeat_s,
+          absl::ToDoubleSeconds(chord::learner::JobManagerOptions().heartbeat_interval),
+          "Idle heartbeat period from rank 0 to the other ranks");
 ABSL_FLAG(int, torch_threads, 0, "LibTorch intra-op threads (0 = LibTorch's default)");
-ABSL_FLAG(int, keep_weight_versions, 2, "Weight versions the WeightService keeps for fetchers");
-ABSL_FLAG(int, max_resumes, 3,
+ABSL_FLAG(int, keep_weight_versions, chord::weights::PublisherOptions().keep_versions,
+          "Weight versions the WeightService keeps for fetchers");
+ABSL_FLAG(int, max_resumes, chord::learner::JobManagerOptions().max_resumes,
           "Times a job interrupted by a learner crash or a broken rank group is resumed before it "
           "is failed (graceful stops do not count)");
 ABSL_FLAG(std::vector<std::string>, model_root, {},
           "Directories a job spec's model must lie under, after symlinks are resolved "
           "(comma-separated); the learner's own job outputs under --state_dir are always allowed. "
           "Empty: the working directory");
-ABSL_FLAG(bool, allow_service_overrides, false,
+ABSL_FLAG(bool, allow_service_overrides,
+          chord::learner::JobManagerOptions().allow_service_overrides,
           "Accept services.expert_buffer / services.reward / services.rollout_workers in job "
           "specs (off: such a spec is refused with PERMISSION_DENIED)");
-ABSL_FLAG(int, max_queued_jobs, 100,
+ABSL_FLAG(int, max_queued_jobs, chord::learner::JobManagerOptions().max_queued_jobs,
           "Most jobs queued at once; Submit past it: RESOURCE_EXHAUSTED");
-ABSL_FLAG(int, max_watch_streams, 64,
+ABSL_FLAG(int, max_watch_streams, chord::learner::JobManagerOptions().max_watch_streams,
           "Most Watch streams open at once; one more: RESOURCE_EXHAUSTED");
 
 namespace chord::learner {
@@ -169,11 +178,11 @@ absl::Status Run() {
   host->AddCollectable(
       std::make_shared<metrics::FilesystemCollector>("chord_learner_state_dir", state_dir));
   RankCoordinator coordinator(group.get(), rank.get());
+  RankTrainer trainer(&coordinator, publisher.get());
 
   DriverContext context;
   context.store = store.get();
-  context.ranks = &coordinator;
-  context.publisher = publisher.get();
+  context.trainer = &trainer;
   context.versions = versions.get();
   context.metrics = &metrics;
   context.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
@@ -194,7 +203,7 @@ absl::Status Run() {
   manager_options.allow_service_overrides = absl::GetFlag(FLAGS_allow_service_overrides);
   manager_options.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
   manager_options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
-  JobManager manager(manager_options, context);
+  JobManager manager(manager_options, context, GrpcClientFactory(host->client_options()));
 
   JobServiceImpl job_service(&manager, 0);
   weights::WeightServiceOptions weight_options;

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/learner/seed_streams.h"
 #include "spdlog/spdlog.h"
 
 namespace chord::learner {
@@ -88,7 +89,7 @@ absl::StatusOr<std::vector<std::vector<chord::v1::Completion>>> RolloutPool::Gen
     *request.mutable_sampling() = sampling;
     // Distinct random streams per share (the worker seeds by position within the request).
     if (sampling.seed() != 0) {
-      request.mutable_sampling()->set_seed(sampling.seed() * 1000003ULL + share.begin);
+      request.mutable_sampling()->set_seed(ShareSamplingSeed(sampling.seed(), share.begin));
     }
     request.set_samples_per_prompt(samples_per_prompt);
     request.set_min_weight_version(min_weight_version);

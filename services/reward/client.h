@@ -1,87 +1,43 @@
 #pragma once
 
-// Clients of chord-reward. RewardClient is the interface other services (the learner's driver)
-// and chordctl use; GrpcRewardClient talks to a running chord-reward; InProcessRewardClient
-// scores with a real RewardScorer in the calling process (the fake for other services' tests,
-// and chordctl's mode without --address).
-
-#include <memory>
-#include <string>
-#include <vector>
+// The client interface of chord-reward, for the learner's driver, chordctl and tests. It speaks
+// the wire messages (proto/chord/v1/reward.proto): one method per RPC, the request message in,
+// absl::StatusOr of the response message out (docs/design.md, "Clients").
+//
+// Implementations:
+//  - GrpcRewardClient (grpc_client.h): a running chord-reward over gRPC.
+//  - FakeRewardClient (fake_client.h): scores with a function the test gives, scripted failures;
+//    the fake for other services' unit tests (no verifier, no server).
+//  - InProcessRewardClient (in_process_client.h): a real RewardScorer in this process behind the
+//    same request handlers as the service (chordctl's `reward score` without --address).
+//
+//   chord::v1::ScoreRequest request;
+//   chord::v1::ScoreItem* item = request.add_items();
+//   item->set_id("t1#0");
+//   item->set_verifier("math_boxed");
+//   item->set_response("... \\boxed{42}");
+//   item->set_reference("42");
+//   ASSIGN_OR_RETURN(chord::v1::ScoreResponse scores, client->Score(request));
 
 #include "absl/status/statusor.h"
-#include "chord/v1/reward.grpc.pb.h"
-#include "common/rpc/channel.h"
-#include "services/reward/reward_scorer.h"
+#include "chord/v1/reward.pb.h"
 
 namespace chord::reward {
 
-// One item to score, owning its strings.
-struct RewardItem {
-  std::string id;
-  std::string verifier;
-  std::string prompt;
-  std::string response;
-  std::string reference;
-  std::string meta_json;
-};
-
-struct VerifierInfo {
-  std::string name;
-  std::string description;
-};
-
+// Thread-safe in every implementation.
 class RewardClient {
  public:
   virtual ~RewardClient() = default;
 
-  // Scores `items` (results in item order), applying the think-format penalty when asked.
-  // INVALID_ARGUMENT naming the field for a bad batch (see RewardScorer::Validate); UNAVAILABLE
-  // or DEADLINE_EXCEEDED when the service cannot be reached in time.
-  virtual absl::StatusOr<std::vector<ScoreResult>> Score(const std::vector<RewardItem>& items,
-                                                         bool think_penalty) = 0;
+  // Scores `request.items` (results in item order), with the think-format penalty when
+  // `request.think_format_penalty`. INVALID_ARGUMENT naming the field for a bad batch
+  // ("items[3].verifier: unknown ..."; see RewardScorer::Validate); UNAVAILABLE or
+  // DEADLINE_EXCEEDED when the service cannot be reached in time.
+  virtual absl::StatusOr<chord::v1::ScoreResponse> Score(
+      const chord::v1::ScoreRequest& request) = 0;
 
   // The registered verifiers, sorted by name.
-  virtual absl::StatusOr<std::vector<VerifierInfo>> ListVerifiers() = 0;
-};
-
-// Calls RewardService over gRPC with Chord's retry policy (common/rpc/channel.h: every call has a
-// deadline; only UNAVAILABLE is retried, Score being idempotent). Thread-safe.
-class GrpcRewardClient final : public RewardClient {
- public:
-  // A client for "host:port". INVALID_ARGUMENT when `address` is empty. Connects lazily.
-  static absl::StatusOr<std::unique_ptr<GrpcRewardClient>> Create(
-      const std::string& address, const rpc::ClientOptions& options = {});
-
-  absl::StatusOr<std::vector<ScoreResult>> Score(const std::vector<RewardItem>& items,
-                                                 bool think_penalty) override;
-  absl::StatusOr<std::vector<VerifierInfo>> ListVerifiers() override;
-
- private:
-  GrpcRewardClient(rpc::ClientOptions options, std::unique_ptr<v1::RewardService::Stub> stub)
-      : options_(std::move(options)), stub_(std::move(stub)) {}
-
-  rpc::ClientOptions options_;
-  std::unique_ptr<v1::RewardService::Stub> stub_;
-};
-
-// Scores in-process with a real RewardScorer. Thread-safe.
-class InProcessRewardClient final : public RewardClient {
- public:
-  // Owns a scorer with the default verifiers and `options` (no metrics).
-  static absl::StatusOr<std::unique_ptr<InProcessRewardClient>> Create(
-      const RewardScorerOptions& options = {});
-
-  // Uses `scorer`, which is not owned and must outlive the client.
-  explicit InProcessRewardClient(const RewardScorer* scorer) : scorer_(scorer) {}
-
-  absl::StatusOr<std::vector<ScoreResult>> Score(const std::vector<RewardItem>& items,
-                                                 bool think_penalty) override;
-  absl::StatusOr<std::vector<VerifierInfo>> ListVerifiers() override;
-
- private:
-  std::unique_ptr<RewardScorer> owned_;
-  const RewardScorer* scorer_ = nullptr;
+  virtual absl::StatusOr<chord::v1::ListVerifiersResponse> ListVerifiers() = 0;
 };
 
 }  // namespace chord::reward

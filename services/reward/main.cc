@@ -20,23 +20,30 @@
 #include "services/reward/verifier_registry.h"
 #include "spdlog/spdlog.h"
 
+// Defaults are the options structs' own (options.h, math_boxed_verifier.h), except --workers.
 ABSL_FLAG(int, workers, 0, "Scoring worker threads; 0 = the machine's hardware concurrency");
-ABSL_FLAG(int, max_batch, 65536, "Most items per Score call (larger batches: INVALID_ARGUMENT)");
-ABSL_FLAG(int64_t, max_response_bytes, 64 * 1024,
+ABSL_FLAG(int, max_batch, chord::reward::RewardScorerOptions().max_batch,
+          "Most items per Score call (larger batches: INVALID_ARGUMENT)");
+ABSL_FLAG(int64_t, max_response_bytes,
+          static_cast<int64_t>(chord::reward::RewardScorerOptions().max_response_bytes),
           "Longer responses are scored on their last max_response_bytes only");
-ABSL_FLAG(int64_t, max_field_bytes, 1 << 20,
+ABSL_FLAG(int64_t, max_field_bytes,
+          static_cast<int64_t>(chord::reward::RewardScorerOptions().max_field_bytes),
           "Largest id/prompt/reference/meta_json accepted (larger: INVALID_ARGUMENT)");
-ABSL_FLAG(int64_t, max_queued_items, 262144,
+ABSL_FLAG(int64_t, max_queued_items,
+          static_cast<int64_t>(chord::reward::RewardScorerOptions().max_queued_items),
           "Most items waiting for a worker over all Score calls; a call that does not fit gets "
           "RESOURCE_EXHAUSTED (must be >= --max_batch)");
-ABSL_FLAG(bool, think_required, false,
+ABSL_FLAG(bool, think_required, chord::reward::RewardScorerOptions().think_required,
           "With the think penalty requested, also penalise responses without <think> tags");
-ABSL_FLAG(double, math_tolerance, 1e-6,
+ABSL_FLAG(double, math_tolerance, chord::reward::MathBoxedOptions().rel_tolerance,
           "Relative tolerance of math_boxed for decimal and irrational answers");
-ABSL_FLAG(bool, math_symbolic, true,
+ABSL_FLAG(bool, math_symbolic, chord::reward::MathBoxedOptions().symbolic,
           "math_boxed: answers the fast comparison cannot decide go to the computer algebra "
           "comparison (false: they are wrong)");
-ABSL_FLAG(int, math_symbolic_budget_ms, 200,
+ABSL_FLAG(int, math_symbolic_budget_ms,
+          static_cast<int>(
+              absl::ToInt64Milliseconds(chord::reward::MathBoxedOptions().symbolic_time_budget)),
           "math_boxed: most milliseconds one symbolic comparison may take");
 ABSL_FLAG(std::string, math_units, "ignore",
           "math_boxed: units after a value: ignore (dropped from both sides) or match (the same "

@@ -30,7 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/rpc/server_runner.h"
-#include "services/reward/client.h"
+#include "services/reward/grpc_client.h"
 #include "services/reward/grpc_service.h"
 #include "services/reward/reward_scorer.h"
 #include "spdlog/spdlog.h"
@@ -301,16 +301,21 @@ int Main() {
       times.push_back(TimeRun(
           samples, batch,
           [&](size_t begin, size_t end) {
-            std::vector<RewardItem> items;
-            items.reserve(end - begin);
+            chord::v1::ScoreRequest request;
+            request.set_think_format_penalty(true);
+            request.mutable_items()->Reserve(static_cast<int>(end - begin));
             for (size_t i = begin; i < end; ++i) {
-              items.push_back(
-                  RewardItem{"", "math_boxed", "", samples[i].response, samples[i].reference, ""});
+              chord::v1::ScoreItem* item = request.add_items();
+              item->set_verifier("math_boxed");
+              item->set_response(samples[i].response);
+              item->set_reference(samples[i].reference);
             }
-            auto results = (*client)->Score(items, true);
+            auto results = (*client)->Score(request);
             int ok = 0;
             if (results.ok()) {
-              for (const ScoreResult& result : *results) ok += result.correct ? 1 : 0;
+              for (const chord::v1::ScoreResult& result : results->results()) {
+                ok += result.correct() ? 1 : 0;
+              }
             } else {
               std::fprintf(stderr, "Score failed: %s\n", results.status().ToString().c_str());
             }

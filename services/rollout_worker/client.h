@@ -1,13 +1,19 @@
 #pragma once
 
-// Clients of chord-rollout-worker, for the learner's driver, chordctl and tests:
-//  - RolloutClient: the interface (one method per RPC, absl::StatusOr results, per-call options).
-//  - GrpcRolloutClient: the real thing over gRPC. Every call has a deadline (the per-call timeout,
-//    else the client's rpc::ClientOptions); only UNAVAILABLE (worker not reached, or shutting
-//    down before it took the request) is retried (chord::rpc::CallWithRetry). A CallCanceller
-//    cancels calls in flight.
-//  - InProcessRolloutClient: a real RolloutWorker core in this process, answering exactly as the
-//    service would (the same request handlers): the fake for other services' tests.
+// The client interface of chord-rollout-worker, for the learner's driver, chordctl and tests. It
+// speaks the wire messages (proto/chord/v1/rollout.proto): one method per RPC, the request message
+// and per-call options in, absl::StatusOr of the response message out (docs/design.md,
+// "Clients").
+//
+// Implementations:
+//  - GrpcRolloutClient (grpc_client.h): the worker over gRPC. Every call has a deadline (the
+//    per-call timeout, else the client's rpc::ClientOptions); only UNAVAILABLE (worker not
+//    reached, or shutting down before it took the request) is retried (chord::rpc::CallWithRetry).
+//  - FakeRolloutClient (fake_client.h): completions from a function the test gives, a weight
+//    version the test moves, scripted failures; the fake for other services' unit tests.
+//  - InProcessRolloutClient (in_process_client.h): a real RolloutWorker core in this process
+//    behind the same request handlers as the service.
+// A CallCanceller cancels calls in flight in every implementation.
 //
 //   ASSIGN_OR_RETURN(auto client, GrpcRolloutClient::Create("127.0.0.1:7003"));
 //   chord::v1::GenerateRequest request;
@@ -20,18 +26,16 @@
 //   options.canceller = &canceller;
 //   ASSIGN_OR_RETURN(chord::v1::GenerateResponse response, client->Generate(request, options));
 
-#include <memory>
-#include <string>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "chord/v1/rollout.grpc.pb.h"
-#include "common/rpc/channel.h"
-#include "grpcpp/client_context.h"
-#include "services/rollout_worker/rollout_worker.h"
+#include "chord/v1/rollout.pb.h"
+
+namespace grpc {
+class ClientContext;
+}  // namespace grpc
 
 namespace chord::rollout_worker {
 
@@ -47,8 +51,8 @@ class CallCanceller {
   void Cancel();
   bool cancelled() const;
 
-  // For client implementations: registers a call's context so that Cancel() reaches it; false
-  // (and nothing registered) when already cancelled. Unregister before the context dies.
+  // For gRPC client implementations: registers a call's context so that Cancel() reaches it;
+  // false (and nothing registered) when already cancelled. Unregister before the context dies.
   bool Register(grpc::ClientContext* context);
   void Unregister(grpc::ClientContext* context);
 
@@ -61,7 +65,7 @@ class CallCanceller {
 struct CallOptions {
   // Deadline of the call, retries included; zero (default) = the client's default (for
   // GrpcRolloutClient its rpc::ClientOptions, 30 s per attempt and 60 s in all by default; for
-  // InProcessRolloutClient none).
+  // the in-process clients none).
   absl::Duration timeout = absl::ZeroDuration();
   // Cancels the call when cancelled (not owned; must outlive the call). Default: none.
   CallCanceller* canceller = nullptr;
@@ -78,56 +82,6 @@ class RolloutClient {
   virtual absl::StatusOr<chord::v1::ComputeLogprobsResponse> ComputeLogprobs(
       const chord::v1::ComputeLogprobsRequest& request, const CallOptions& options) = 0;
   virtual absl::StatusOr<chord::v1::GetStatusResponse> GetStatus(const CallOptions& options) = 0;
-};
-
-class GrpcRolloutClient final : public RolloutClient {
- public:
-  // A client of the worker at `target` ("host:port"). INVALID_ARGUMENT when empty. Connects
-  // lazily: an unreachable worker shows up as UNAVAILABLE on the calls (after the retries).
-  static absl::StatusOr<std::unique_ptr<GrpcRolloutClient>> Create(
-      const std::string& target, const rpc::ClientOptions& options = rpc::ClientOptions());
-
-  // Waits until the worker reports SERVING (DEADLINE_EXCEEDED after `timeout`).
-  absl::Status WaitForServing(absl::Duration timeout);
-
-  absl::StatusOr<chord::v1::GenerateResponse> Generate(const chord::v1::GenerateRequest& request,
-                                                       const CallOptions& options) override;
-  absl::StatusOr<chord::v1::ComputeLogprobsResponse> ComputeLogprobs(
-      const chord::v1::ComputeLogprobsRequest& request, const CallOptions& options) override;
-  absl::StatusOr<chord::v1::GetStatusResponse> GetStatus(const CallOptions& options) override;
-
- private:
-  GrpcRolloutClient(std::string target, rpc::ClientOptions options,
-                    std::shared_ptr<grpc::Channel> channel);
-  // The client's options with `call`'s timeout applied.
-  rpc::ClientOptions OptionsFor(const CallOptions& call) const;
-
-  std::string target_;
-  rpc::ClientOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<chord::v1::RolloutService::Stub> stub_;
-};
-
-class InProcessRolloutClient final : public RolloutClient {
- public:
-  // Owns a fresh worker built with `options` (no metrics).
-  static absl::StatusOr<std::unique_ptr<InProcessRolloutClient>> Create(
-      const RolloutWorkerOptions& options);
-
-  // Uses `worker`, shared with the caller (e.g. a test that also installs weights).
-  explicit InProcessRolloutClient(std::shared_ptr<RolloutWorker> worker)
-      : worker_(std::move(worker)) {}
-
-  RolloutWorker& worker() { return *worker_; }
-
-  absl::StatusOr<chord::v1::GenerateResponse> Generate(const chord::v1::GenerateRequest& request,
-                                                       const CallOptions& options) override;
-  absl::StatusOr<chord::v1::ComputeLogprobsResponse> ComputeLogprobs(
-      const chord::v1::ComputeLogprobsRequest& request, const CallOptions& options) override;
-  absl::StatusOr<chord::v1::GetStatusResponse> GetStatus(const CallOptions& options) override;
-
- private:
-  std::shared_ptr<RolloutWorker> worker_;
 };
 
 }  // namespace chord::rollout_worker

@@ -6,9 +6,9 @@
 // chord::rpc::ToGrpcStatus.
 //
 // The request handlers are plain functions over protos (no gRPC types), shared by the gRPC
-// adapter and InProcessRolloutClient (client.h), so both answer every request the same way.
-// Errors name the offending field: "prompts[2]: exactly one of token_ids, text, messages must be
-// set (got none)", "sampling.top_p: 1.5 must be in (0, 1]", "samples_per_prompt: ...",
+// adapter and InProcessRolloutClient (in_process_client.h), so both answer every request the same
+// way. Errors name the offending field: "prompts[2]: exactly one of token_ids, text, messages must
+// be set (got none)", "sampling.top_p: 1.5 must be in (0, 1]", "samples_per_prompt: ...",
 // "sequences[0].start: ...".
 //
 // Proto defaults applied here: sampling.temperature is 1.0 unless has_temperature is set or the

@@ -19,7 +19,8 @@
 #include "common/model/tiny_preset.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/server_runner.h"
-#include "services/rollout_worker/client.h"
+#include "services/rollout_worker/grpc_client.h"
+#include "services/rollout_worker/in_process_client.h"
 #include "tests/support/child_process.h"
 
 namespace chord::rollout_worker {

@@ -26,19 +26,25 @@ ABSL_FLAG(std::string, model, "",
           "required. It is weight version 0");
 ABSL_FLAG(std::string, weight_source, "",
           "host:port of a WeightService (the learner) to follow for newer weights; empty: none");
-ABSL_FLAG(int, max_queue, 64,
+// Defaults are RolloutWorkerOptions' own (options.h).
+ABSL_FLAG(int, max_queue, chord::rollout_worker::RolloutWorkerOptions().max_queue,
           "Requests held at once (waiting, queued or running); more get RESOURCE_EXHAUSTED");
-ABSL_FLAG(int64_t, max_batch_tokens, 65536,
+ABSL_FLAG(int64_t, max_batch_tokens, chord::rollout_worker::RolloutWorkerOptions().max_batch_tokens,
           "KV-cache positions of one generation batch: rows x (longest prompt + max_new_tokens)");
-ABSL_FLAG(int, max_batch_size, 64, "Rows (samples) per generation batch at most");
-ABSL_FLAG(int, default_max_new_tokens, 256, "max_new_tokens of requests that leave it at 0");
-ABSL_FLAG(int, max_request_rows, 4096,
+ABSL_FLAG(int, max_batch_size, chord::rollout_worker::RolloutWorkerOptions().max_batch_size,
+          "Rows (samples) per generation batch at most");
+ABSL_FLAG(int, default_max_new_tokens,
+          chord::rollout_worker::RolloutWorkerOptions().default_max_new_tokens,
+          "max_new_tokens of requests that leave it at 0");
+ABSL_FLAG(int, max_request_rows, chord::rollout_worker::RolloutWorkerOptions().max_request_rows,
           "Most completions (prompts x samples) or sequences per request");
-ABSL_FLAG(double, max_version_wait_s, 60,
+ABSL_FLAG(double, max_version_wait_s,
+          absl::ToDoubleSeconds(chord::rollout_worker::RolloutWorkerOptions().max_version_wait),
           "Longest a request with min_weight_version waits for that version, in seconds");
 ABSL_FLAG(int, torch_threads, 0,
           "LibTorch intra-op threads; 0 = LibTorch's default (one per core)");
-ABSL_FLAG(std::string, dtype, "float32", "Compute dtype of the model: float32 or bfloat16");
+ABSL_FLAG(std::string, dtype, chord::rollout_worker::RolloutWorkerOptions().dtype,
+          "Compute dtype of the model: float32 or bfloat16");
 
 namespace chord::rollout_worker {
 namespace {

@@ -23,8 +23,9 @@
 #include "absl/strings/str_format.h"
 #include "common/model/tiny_preset.h"
 #include "common/rpc/server_runner.h"
-#include "services/rollout_worker/client.h"
+#include "services/rollout_worker/grpc_client.h"
 #include "services/rollout_worker/grpc_service.h"
+#include "services/rollout_worker/in_process_client.h"
 #include "services/rollout_worker/rollout_worker.h"
 
 ABSL_FLAG(std::string, model, "", "Model folder; empty: the tiny preset in a temporary folder");

@@ -30,7 +30,7 @@
 #include "common/weights/weight_publisher.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
-#include "services/rollout_worker/client.h"
+#include "services/rollout_worker/grpc_client.h"
 #include "services/rollout_worker/grpc_service.h"
 #include "services/rollout_worker/weight_sync.h"
 #include "tests/support/child_process.h"

@@ -23,8 +23,6 @@
 #include "common/files/file_io.h"
 #include "common/rpc/channel.h"
 
-extern char** environ;
-
 namespace chord::testing {
 
 TempDir::TempDir() {
@@ -46,91 +44,6 @@ std::string BinaryPath(const std::string& name) {
 std::string SourcePath(const std::string& relative) {
   const char* dir = std::getenv("CHORD_SOURCE_DIR");
   return absl::StrCat(dir ? dir : ".", "/", relative);
-}
-
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    const std::vector<std::string>& argv, const std::string& log_path,
-    const std::map<std::string, std::string>& extra_env) {
-  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    std::string key = entry.substr(0, entry.find('='));
-    if (extra_env.count(key) == 0) env_strings.push_back(entry);
-  }
-  for (const auto& [key, value] : extra_env) env_strings.push_back(key + "=" + value);
-  std::vector<char*> env_ptrs;
-  for (auto& s : env_strings) env_ptrs.push_back(s.data());
-  env_ptrs.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> arg_ptrs;
-  for (auto& s : args) arg_ptrs.push_back(s.data());
-  arg_ptrs.push_back(nullptr);
-
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
-  if (pid == 0) {
-    // Child: unblock the signals a test runner may have blocked, redirect output, exec.
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_UNBLOCK, &all, nullptr);
-    if (!log_path.empty()) {
-      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-      }
-    }
-    execve(arg_ptrs[0], arg_ptrs.data(), env_ptrs.data());
-    std::fprintf(stderr, "exec %s: %s\n", arg_ptrs[0], std::strerror(errno));
-    _exit(127);
-  }
-  return std::unique_ptr<ChildProcess>(new ChildProcess(pid));
-}
-
-ChildProcess::~ChildProcess() { Stop(); }
-
-void ChildProcess::Signal(int sig) {
-  if (!exited_) kill(pid_, sig);
-}
-
-bool ChildProcess::Running() {
-  if (exited_) return false;
-  int status = 0;
-  pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    exited_ = true;
-    wait_status_ = status;
-    return false;
-  }
-  return true;
-}
-
-absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (Running()) {
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("pid ", pid_, " still running"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (WIFEXITED(wait_status_)) return WEXITSTATUS(wait_status_);
-  if (WIFSIGNALED(wait_status_)) return 128 + WTERMSIG(wait_status_);
-  return -1;
-}
-
-int ChildProcess::Stop(absl::Duration grace) {
-  if (!Running()) return wait_status_;
-  kill(pid_, SIGTERM);
-  if (!Wait(grace).ok()) {
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    wait_status_ = status;
-  }
-  return wait_status_;
 }
 
 absl::StatusOr<int> WaitForPortFile(const std::string& path, ChildProcess* process,
@@ -187,24 +100,6 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
   absl::Status serving = rpc::WaitForServing(channel, service.address(), timeout);
   if (!serving.ok()) return with_log(serving);
   return service;
-}
-
-absl::StatusOr<int> PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return absl::InternalError(absl::StrCat("bind: ", std::strerror(errno)));
-  }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
 }
 
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {

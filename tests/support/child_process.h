@@ -1,7 +1,8 @@
 #pragma once
 
-// Test support: start a real service binary as a child process, learn its ports from port files,
-// and stop it by process id (SIGTERM, then SIGKILL after a grace period) even when a test fails.
+// Test support: start a real service binary as a child process (common/process), learn its ports
+// from port files, and stop it by process id (SIGTERM, then SIGKILL after a grace period) even
+// when a test fails.
 
 #include <sys/types.h>
 
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/process/process.h"
 
 namespace chord::testing {
 
@@ -35,39 +37,10 @@ std::string BinaryPath(const std::string& name);
 // Absolute path of a file in the source tree ($CHORD_SOURCE_DIR, set by ctest).
 std::string SourcePath(const std::string& relative);
 
-class ChildProcess {
- public:
-  // Starts `argv[0]` with `argv` and `extra_env` added to the environment. stdout and stderr go to
-  // `log_path` (appended), or are inherited when it is empty.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
-      const std::vector<std::string>& argv, const std::string& log_path = "",
-      const std::map<std::string, std::string>& extra_env = {});
-
-  // Stops the process (Stop()) if it is still running.
-  ~ChildProcess();
-
-  pid_t pid() const { return pid_; }
-
-  // Sends SIGTERM, waits up to `grace`, then SIGKILL. Returns the exit status as from waitpid
-  // (or the stored one when it had already exited).
-  int Stop(absl::Duration grace = absl::Seconds(15));
-
-  // Sends `sig` without waiting.
-  void Signal(int sig);
-
-  // Non-blocking: true while the process runs.
-  bool Running();
-
-  // Waits for the process to exit on its own (DEADLINE_EXCEEDED after `timeout`). Returns the
-  // exit code (or 128 + signal).
-  absl::StatusOr<int> Wait(absl::Duration timeout);
-
- private:
-  explicit ChildProcess(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-  bool exited_ = false;
-  int wait_status_ = 0;
-};
+// Child processes come from common/process: stopped by pid (SIGTERM, then SIGKILL after a grace
+// period) when the object dies, so a failing test leaves nothing behind.
+using process::ChildProcess;
+using process::PickFreePort;
 
 // Waits until `path` holds a port number (written atomically by the service) and returns it.
 // Fails early if `process` exits first.
@@ -89,10 +62,6 @@ absl::StatusOr<ServiceProcess> StartService(const std::string& binary,
                                             const std::vector<std::string>& args,
                                             const std::string& dir,
                                             absl::Duration timeout = absl::Seconds(60));
-
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). For peers
-// that cannot report a port they chose themselves (c10d's TCPStore rendezvous).
-absl::StatusOr<int> PickFreePort();
 
 // GET http://127.0.0.1:port/path; returns the body (non-200 is an error with the status line and
 // the start of the body).

@@ -7,9 +7,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "tools/chordctl/datasets_command.h"
-#include "tools/chordctl/eval_command.h"
-#include "tools/chordctl/init_model_command.h"
 #include "tools/chordctl/job_commands.h"
+#include "tools/chordctl/model_tool_commands.h"
 #include "tools/chordctl/plot_command.h"
 #include "tools/chordctl/reward_command.h"
 #include "tools/chordctl/up_command.h"
@@ -50,9 +49,8 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
   // Command groups, each in its own file.
   AddJobCommands(app, context);
   AddUpDownCommands(app, context);
-  AddInitModelCommand(app, context);
+  AddModelToolCommands(app, context);  // init-model, eval
   AddDatasetsCommands(app, context);
-  AddEvalCommand(app, context);
   AddRewardCommands(app, context);
   AddPlotCommand(app, context);
 

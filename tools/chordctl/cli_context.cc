@@ -3,32 +3,15 @@
 #include <filesystem>
 #include <ostream>
 
+#include "CLI/CLI.hpp"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files/file_io.h"
+#include "common/rpc/security.h"
 #include "common/status/status_macros.h"
 
 namespace chord::chordctl {
-
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return kExitOk;
-    case absl::StatusCode::kInvalidArgument:
-      return kExitUsageError;
-    case absl::StatusCode::kNotFound:
-      return kExitNotFound;
-    default:
-      return kExitRuntimeError;
-  }
-}
-
-void CliContext::Fail(const absl::Status& status) { Fail(ExitCodeFor(status), status.message()); }
-
-void CliContext::Fail(int code, absl::string_view message) {
-  *err << "chordctl: error: " << message << std::endl;
-  exit_code = code;
-}
 
 CLI::Option* AddAddressOption(CLI::App* command, absl::string_view service, std::string* address) {
   std::string env = absl::StrCat("CHORD_", absl::AsciiStrToUpper(service), "_ADDRESS");
@@ -70,9 +53,8 @@ absl::StatusOr<std::string> ResolveToken(const CliContext& context,
 absl::StatusOr<rpc::ClientOptions> AuthorizedClientOptions(const CliContext& context,
                                                            const std::string& local_token_file) {
   rpc::ClientOptions options = ClientOptionsFor(context);
-  absl::StatusOr<std::string> token = ResolveToken(context, local_token_file);
-  if (!token.ok()) return token.status();
-  options.bearer_token = *std::move(token);
+  ASSIGN_OR_RETURN(std::string token, ResolveToken(context, local_token_file));
+  options.bearer_token = std::move(token);
   if (absl::Status files = rpc::CheckChannelSecurity(options.security); !files.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tls-ca/--tls-cert/--tls-key: ", files.message()));

@@ -1,51 +1,33 @@
 #pragma once
 
-// What every chordctl command group shares: the output streams, the global options, the exit
-// code the command leaves, and the conventions for errors, addresses and timeouts.
-//
-// Exit codes (docs/chordctl.md):
-//   0  ok
-//   1  runtime or server error (unreachable service, deadline, internal error)
-//   2  usage error: bad flags or arguments, including arguments a service rejects as
-//      INVALID_ARGUMENT
-//   3  not found (a file, a job, ...)
-//   4  the watched job ended CANCELLED (`watch`, `submit --watch`)
-// A watched job that ended FAILED exits 1.
-// Errors are printed as one line on stderr: "chordctl: error: <what>".
+// What every chordctl command group shares: the command context of Chord's tools (streams, exit
+// code, error lines: tools/cli/command_context.h, exit codes documented there) plus the global
+// options and the conventions for addresses, tokens and timeouts.
 
 #include <iosfwd>
 #include <string>
 
-#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/rpc/channel.h"
+#include "common/rpc/client_options.h"
+#include "tools/cli/command_context.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 namespace chord::chordctl {
 
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitRuntimeError = 1,
-  kExitUsageError = 2,
-  kExitNotFound = 3,
-  kExitJobCancelled = 4,
-};
+using cli::ExitCodeFor;
+using cli::kExitJobCancelled;
+using cli::kExitNotFound;
+using cli::kExitOk;
+using cli::kExitRuntimeError;
+using cli::kExitUsageError;
 
-// The exit code for a failed status: INVALID_ARGUMENT -> 2, NOT_FOUND -> 3, others -> 1.
-int ExitCodeFor(const absl::Status& status);
-
-struct CliContext {
-  // Where results go (stdout in the binary).
-  std::ostream* out = nullptr;
-  // Where the one-line errors go (stderr in the binary).
-  std::ostream* err = nullptr;
-  // Where `-` arguments read from (stdin in the binary).
-  std::istream* in = nullptr;
-  // True when `out` / `err` are terminals (progress bars, `\r` updates). Default false: plain
-  // lines, as for files and pipes.
-  bool out_is_tty = false;
-  bool err_is_tty = false;
+struct CliContext : cli::CommandContext {
   // --timeout: seconds every RPC may take, retries included (default 30).
   double timeout_s = 30.0;
   // --token-file (or $CHORD_TOKEN_FILE): a file holding the bearer token.
@@ -55,13 +37,13 @@ struct CliContext {
   // --tls-ca, --tls-cert, --tls-key: TLS of every call (a CA turns TLS on; a certificate and key
   // are presented to servers that require mutual TLS).
   rpc::ChannelSecurity security;
-  // Set by the command that ran.
-  int exit_code = kExitOk;
-
-  // Prints "chordctl: error: <status message>" on `err` and sets exit_code from the status.
-  void Fail(const absl::Status& status);
-  // Prints "chordctl: error: <message>" and sets exit_code to `code`.
-  void Fail(int code, absl::string_view message);
+  // The chord-model-tool binary that runs `init-model` and `eval` (model_tool_commands.h). Empty
+  // (default): $CHORD_MODEL_TOOL, else chord-model-tool next to the running executable.
+  std::string model_tool;
+  // True in the chordctl binary, whose streams are the process's own: `init-model` and `eval`
+  // then replace chordctl by the tool (same terminal, same signals). False (tests with string
+  // streams): the tool runs as a child whose output is copied to the streams.
+  bool exec_model_tool = false;
 };
 
 // Adds `--address HOST:PORT` to `command`, read from the environment variable

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -56,6 +57,11 @@ class CommandsTest : public ::testing::Test {
     context.out = &out;
     context.err = &err;
     context.in = &in;
+    // `init-model` and `eval` run chord-model-tool of the build tree (as a child: the output
+    // comes back through the string streams).
+    const char* bin_dir = std::getenv("CHORD_BIN_DIR");
+    context.model_tool =
+        std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/chord-model-tool";
     CliRun run;
     run.code = RunChordctl(static_cast<int>(argv.size()), argv.data(), context);
     run.out = out.str();

@@ -12,7 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/files/file_io.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "services/learner/grpc_client.h"
 #include "tools/chordctl/job_format.h"
 #include "tools/chordctl/local_cluster.h"
 #include "tools/chordctl/spec_overrides.h"
@@ -56,20 +58,23 @@ std::string RandomRequestId() {
 }
 
 // Watches `job_id` to its end and sets the exit code from its final state.
-void WatchToEnd(JobClient& client, const std::string& job_id, bool plain, CliContext& context) {
+void WatchToEnd(learner::JobClient& client, const std::string& job_id, bool plain,
+                CliContext& context) {
   int columns = 0;
   winsize size{};
   if (context.out_is_tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) columns = size.ws_col;
   WatchPrinter printer(context.out, context.out_is_tty && !plain, /*bar_width=*/20, columns);
-  WatchOptions options;
+  learner::WatchOptions options;
   options.reconnect_window = std::max(absl::Seconds(60), absl::Seconds(context.timeout_s));
-  absl::Status status = client.Watch(job_id, options, [&](const chord::v1::JobEvent& event) {
+  chord::v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  absl::Status status = client.Watch(request, options, [&](const chord::v1::JobEvent& event) {
     printer.OnEvent(event);
     return true;
   });
   printer.Finish();
   if (!status.ok()) return context.Fail(status);
-  absl::StatusOr<chord::v1::JobStatus> job = client.Get(job_id);
+  absl::StatusOr<chord::v1::JobStatus> job = GetJob(client, job_id);
   if (!job.ok()) return context.Fail(job.status());
   std::string steps = absl::StrCat(job->step(), "/", job->total_steps());
   double seconds =
@@ -111,7 +116,7 @@ void RunSubmit(const SubmitArgs& args, CliContext& context) {
   }
   absl::StatusOr<std::string> spec = ApplySpecOverrides(*text, args.file, args.overrides);
   if (!spec.ok()) return context.Fail(spec.status());
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
   chord::v1::SubmitJobRequest request;
   request.set_spec_yaml(*spec);
@@ -128,9 +133,9 @@ void RunSubmit(const SubmitArgs& args, CliContext& context) {
 }
 
 void RunGet(const JobIdArgs& args, CliContext& context) {
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
-  absl::StatusOr<chord::v1::JobStatus> job = (*client)->Get(args.job_id);
+  absl::StatusOr<chord::v1::JobStatus> job = GetJob(**client, args.job_id);
   if (!job.ok()) return context.Fail(job.status());
   if (args.json) {
     *context.out << JobStatusToJson(*job).dump() << std::endl;
@@ -146,23 +151,30 @@ void RunList(const ListArgs& args, CliContext& context) {
     if (!parsed.ok()) return context.Fail(kExitUsageError, parsed.status().message());
     state = *parsed;
   }
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
-  absl::StatusOr<std::vector<chord::v1::JobStatus>> jobs = (*client)->List(args.limit, state);
-  if (!jobs.ok()) return context.Fail(jobs.status());
+  chord::v1::ListJobsRequest request;
+  request.set_limit(args.limit);
+  request.set_state(state);
+  absl::StatusOr<chord::v1::ListJobsResponse> listed = (*client)->List(request);
+  if (!listed.ok()) return context.Fail(listed.status());
+  std::vector<chord::v1::JobStatus> jobs(listed->jobs().begin(), listed->jobs().end());
   if (args.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const chord::v1::JobStatus& job : *jobs) list.push_back(JobStatusToJson(job));
+    for (const chord::v1::JobStatus& job : jobs) list.push_back(JobStatusToJson(job));
     *context.out << list.dump() << std::endl;
   } else {
-    *context.out << JobTable(*jobs, NowMs()) << std::flush;
+    *context.out << JobTable(jobs, NowMs()) << std::flush;
   }
 }
 
 void RunCancel(const JobIdArgs& args, CliContext& context) {
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
-  absl::StatusOr<chord::v1::JobStatus> job = (*client)->Cancel(args.job_id, args.reason);
+  chord::v1::CancelJobRequest request;
+  request.set_job_id(args.job_id);
+  request.set_reason(args.reason);
+  absl::StatusOr<chord::v1::JobStatus> job = (*client)->Cancel(request);
   if (!job.ok()) return context.Fail(job.status());
   switch (job->state()) {
     case chord::v1::JOB_STATE_CANCELLED:
@@ -182,32 +194,33 @@ void RunCancel(const JobIdArgs& args, CliContext& context) {
 }
 
 void RunWatch(const JobIdArgs& args, CliContext& context) {
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
   WatchToEnd(**client, args.job_id, args.plain, context);
 }
 
 void RunLogs(const JobIdArgs& args, CliContext& context) {
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
-  WatchOptions options;
+  learner::WatchOptions options;
   options.reconnect_window = std::max(absl::Seconds(60), absl::Seconds(context.timeout_s));
   if (!args.follow) {
     // The stream of an ended job ends after its last event; a live job's never does: stop once
     // the stored history has been replayed.
-    absl::StatusOr<chord::v1::JobStatus> job = (*client)->Get(args.job_id);
+    absl::StatusOr<chord::v1::JobStatus> job = GetJob(**client, args.job_id);
     if (!job.ok()) return context.Fail(job.status());
     if (!IsTerminal(job->state())) options.idle_stop = absl::Milliseconds(500);
   }
-  absl::Status status =
-      (*client)->Watch(args.job_id, options, [&](const chord::v1::JobEvent& event) {
-        if (args.json) {
-          *context.out << JobEventToJson(event).dump() << std::endl;
-        } else {
-          *context.out << EventLogLine(event) << std::endl;
-        }
-        return true;
-      });
+  chord::v1::WatchJobRequest request;
+  request.set_job_id(args.job_id);
+  absl::Status status = (*client)->Watch(request, options, [&](const chord::v1::JobEvent& event) {
+    if (args.json) {
+      *context.out << JobEventToJson(event).dump() << std::endl;
+    } else {
+      *context.out << EventLogLine(event) << std::endl;
+    }
+    return true;
+  });
   if (!status.ok()) context.Fail(status);
 }
 
@@ -235,19 +248,25 @@ absl::StatusOr<std::string> ResolveLearnerAddress(const LearnerArgs& args) {
       "cluster with `chordctl up`");
 }
 
-absl::StatusOr<std::unique_ptr<JobClient>> MakeJobClient(const LearnerArgs& args,
-                                                         const CliContext& context) {
-  absl::StatusOr<std::string> address = ResolveLearnerAddress(args);
-  if (!address.ok()) return address.status();
+absl::StatusOr<std::unique_ptr<learner::JobClient>> MakeJobClient(const LearnerArgs& args,
+                                                                  const CliContext& context) {
+  ASSIGN_OR_RETURN(std::string address, ResolveLearnerAddress(args));
   // The local cluster's user token goes only to the local cluster's learner.
   std::string local_token;
   absl::StatusOr<ClusterRecord> cluster = ReadClusterRecord(DefaultStateDir());
-  if (cluster.ok() && cluster->LearnerAddress() == *address) {
+  if (cluster.ok() && cluster->LearnerAddress() == address) {
     local_token = UserTokenPath(cluster->state_dir);
   }
-  absl::StatusOr<rpc::ClientOptions> options = AuthorizedClientOptions(context, local_token);
-  if (!options.ok()) return options.status();
-  return JobClient::Create(*address, *options);
+  ASSIGN_OR_RETURN(rpc::ClientOptions options, AuthorizedClientOptions(context, local_token));
+  ASSIGN_OR_RETURN(std::unique_ptr<learner::GrpcJobClient> client,
+                   learner::GrpcJobClient::Create(address, options));
+  return std::unique_ptr<learner::JobClient>(std::move(client));
+}
+
+absl::StatusOr<chord::v1::JobStatus> GetJob(learner::JobClient& client, const std::string& job_id) {
+  chord::v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  return client.Get(request);
 }
 
 void AddJobCommands(CLI::App& app, CliContext& context) {

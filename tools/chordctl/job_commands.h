@@ -22,8 +22,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "services/learner/client.h"
 #include "tools/chordctl/cli_context.h"
-#include "tools/chordctl/job_client.h"
 
 namespace chord::chordctl {
 
@@ -39,9 +39,12 @@ void AddLearnerOptions(CLI::App* command, LearnerArgs* args);
 // default state directory). INVALID_ARGUMENT saying how to give one when there is none.
 absl::StatusOr<std::string> ResolveLearnerAddress(const LearnerArgs& args);
 
-// A JobClient for the resolved address with the context's deadlines and the token.
-absl::StatusOr<std::unique_ptr<JobClient>> MakeJobClient(const LearnerArgs& args,
-                                                         const CliContext& context);
+// A gRPC JobClient for the resolved address with the context's deadlines and the token.
+absl::StatusOr<std::unique_ptr<learner::JobClient>> MakeJobClient(const LearnerArgs& args,
+                                                                  const CliContext& context);
+
+// The job `job_id` (JobClient::Get).
+absl::StatusOr<chord::v1::JobStatus> GetJob(learner::JobClient& client, const std::string& job_id);
 
 // Adds submit, get, list, cancel, watch and logs to `app`. `context` must outlive the parse.
 void AddJobCommands(CLI::App& app, CliContext& context);

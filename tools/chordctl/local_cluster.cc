@@ -28,22 +28,27 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/files/file_io.h"
-#include "common/model/tiny_preset.h"
 #include "common/rpc/channel.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "tools/chordctl/local_prometheus.h"
-
-extern char** environ;
 
 namespace chord::chordctl {
 namespace {
 
 namespace fs = std::filesystem;
+using process::DescribeWaitStatus;
+using process::InspectProcess;
+using process::IsSameProcess;
+using process::ProcessInfo;
+using process::Reap;
+using process::TailOfFile;
 
 constexpr char kExpertBuffer[] = "chord-expert-buffer";
 constexpr char kReward[] = "chord-reward";
 constexpr char kRolloutWorker[] = "chord-rollout-worker";
 constexpr char kLearner[] = "chord-learner";
+constexpr char kModelTool[] = "chord-model-tool";
 
 bool IsLearner(const ServiceRecord& service) {
   return service.name == "learner" || absl::StartsWith(service.name, "learner-");
@@ -53,26 +58,6 @@ std::string Canonical(const std::string& path) {
   std::error_code ec;
   fs::path canonical = fs::canonical(path, ec);
   return ec ? fs::absolute(path, ec).lexically_normal().string() : canonical.string();
-}
-
-// Reaps `pid` if it is an exited child of this process (harmless otherwise). Returns true and
-// the wait status when it was reaped now.
-bool Reap(pid_t pid, int* wait_status) {
-  int status = 0;
-  pid_t r = waitpid(pid, &status, WNOHANG);
-  if (r == pid) {
-    if (wait_status != nullptr) *wait_status = status;
-    return true;
-  }
-  return false;
-}
-
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return absl::StrCat("signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
-  }
-  return absl::StrCat("wait status ", status);
 }
 
 // `dirs` made absolute; the working directory when empty.
@@ -187,9 +172,8 @@ absl::StatusOr<ClusterRecord> ClusterRecordFromJson(const std::string& text,
 
 absl::StatusOr<ClusterRecord> ReadClusterRecord(const std::string& state_dir) {
   std::string path = ClusterRecordPath(state_dir);
-  absl::StatusOr<std::string> text = files::ReadFile(path);
-  if (!text.ok()) return text.status();
-  return ClusterRecordFromJson(*text, path);
+  ASSIGN_OR_RETURN(std::string text, files::ReadFile(path));
+  return ClusterRecordFromJson(text, path);
 }
 
 absl::Status WriteClusterRecord(const ClusterRecord& record) {
@@ -244,211 +228,56 @@ absl::Status EnsureTokenFile(const std::string& path) {
   return absl::OkStatus();
 }
 
-ProcessInfo InspectProcess(pid_t pid) {
-  ProcessInfo info;
-  if (pid <= 0) return info;
-  std::ifstream stat_file(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat;
-  if (!stat_file || !std::getline(stat_file, stat)) return info;
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return info;
-  std::vector<std::string> fields =
-      absl::StrSplit(stat.substr(close + 1), ' ', absl::SkipWhitespace());
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-  if (fields.size() < 20) return info;
-  char state = fields[0].empty() ? '?' : fields[0][0];
-  info.running = state != 'Z' && state != 'X' && state != 'x';
-  absl::SimpleAtoi(fields[19], &info.start_time);
-  char buffer[4096];
-  ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), buffer, sizeof(buffer) - 1);
-  if (n > 0) {
-    absl::string_view exe(buffer, static_cast<size_t>(n));
-    // A binary replaced while it runs (a rebuild) reads "<path> (deleted)".
-    absl::ConsumeSuffix(&exe, " (deleted)");
-    info.executable = std::string(exe);
-  }
-  return info;
-}
-
-bool IsSameProcess(pid_t pid, const std::string& binary, uint64_t start_time) {
-  ProcessInfo info = InspectProcess(pid);
-  if (!info.running) return false;
-  if (start_time != 0 && info.start_time != start_time) return false;
-  return info.executable == binary || info.executable == Canonical(binary);
-}
-
-absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
+absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::map<std::string, std::string>& env,
                                    const std::string& log_path) {
-  if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("empty command");
-  // Everything the child needs is prepared before fork: after it, the child (a copy of a
-  // multi-threaded process) may only make async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    if (env.count(entry.substr(0, entry.find('='))) == 0) env_strings.push_back(entry);
-  }
-  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
-  std::vector<char*> env_ptrs;
-  for (std::string& s : env_strings) env_ptrs.push_back(s.data());
-  env_ptrs.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> arg_ptrs;
-  for (std::string& s : args) arg_ptrs.push_back(s.data());
-  arg_ptrs.push_back(nullptr);
+  process::SpawnOptions options;
+  options.env = env;
+  options.stdout_path = log_path;
+  options.stderr_path = log_path;
+  options.stdin_from_null = true;
+  options.new_session = true;
+  return process::Spawn(argv, options);
+}
 
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    return absl::InternalError(absl::StrCat(log_path, ": cannot open: ", std::strerror(errno)));
-  }
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int error_pipe[2];
-  if (null_fd < 0 || pipe2(error_pipe, O_CLOEXEC) != 0) {
-    int saved = errno;
-    close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(saved)));
-  }
-  long max_fd = sysconf(_SC_OPEN_MAX);
-  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
-
-  pid_t pid = fork();
-  if (pid < 0) {
-    int saved = errno;
-    close(log_fd);
-    close(null_fd);
-    close(error_pipe[0]);
-    close(error_pipe[1]);
-    return absl::InternalError(absl::StrCat("fork: ", std::strerror(saved)));
-  }
-  if (pid == 0) {
-    setsid();
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2}) {
-      signal(sig, SIG_DFL);
-    }
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_UNBLOCK, &all, nullptr);
-    dup2(null_fd, STDIN_FILENO);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    // Every other descriptor is closed (close_range where the kernel has it: one call).
-    const int keep = error_pipe[1];
-#ifdef SYS_close_range
-    bool closed = keep < 3 ? syscall(SYS_close_range, 3, ~0U, 0) == 0
-                           : syscall(SYS_close_range, 3, keep - 1, 0) == 0 &&
-                                 syscall(SYS_close_range, keep + 1, ~0U, 0) == 0;
-#else
-    bool closed = false;
-#endif
-    if (!closed) {
-      for (int fd = 3; fd < max_fd; ++fd) {
-        if (fd != keep) close(fd);
-      }
-    }
-    execve(arg_ptrs[0], arg_ptrs.data(), env_ptrs.data());
-    int error = errno;
-    ssize_t ignored = write(error_pipe[1], &error, sizeof(error));
-    (void)ignored;
-    _exit(127);
-  }
-  close(log_fd);
-  close(null_fd);
-  close(error_pipe[1]);
-  int child_errno = 0;
-  ssize_t n;
-  do {
-    n = read(error_pipe[0], &child_errno, sizeof(child_errno));
-  } while (n < 0 && errno == EINTR);
-  close(error_pipe[0]);
-  if (n == static_cast<ssize_t>(sizeof(child_errno))) {
-    waitpid(pid, nullptr, 0);
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot run ", argv[0], ": ", std::strerror(child_errno)));
-  }
-  return pid;
+process::RecordedProcess AsRecordedProcess(const ServiceRecord& service) {
+  return {service.name, service.pid, service.binary, service.start_time};
 }
 
 int StopProcesses(const std::vector<const ServiceRecord*>& services, absl::Duration grace,
                   const std::function<void(const std::string&)>& note) {
-  std::vector<const ServiceRecord*> alive;
-  for (const ServiceRecord* s : services) {
-    Reap(s->pid, nullptr);
-    if (IsSameProcess(s->pid, s->binary, s->start_time)) alive.push_back(s);
-  }
-  for (const ServiceRecord* s : alive) kill(s->pid, SIGTERM);
-  // Once signalled, a process counts as gone only when it is reaped, a zombie or replaced (another
-  // start time): its /proc/PID/exe link vanishes early in exit, while it still tears down.
-  auto not_gone = [](const ServiceRecord* s) {
-    Reap(s->pid, nullptr);
-    ProcessInfo info = InspectProcess(s->pid);
-    return info.running && (s->start_time == 0 || info.start_time == s->start_time);
-  };
-  auto still_running = [&alive, &not_gone] {
-    std::vector<const ServiceRecord*> running;
-    for (const ServiceRecord* s : alive) {
-      if (not_gone(s)) running.push_back(s);
-    }
-    return running;
-  };
-  absl::Time deadline = absl::Now() + grace;
-  std::vector<const ServiceRecord*> running = still_running();
-  while (!running.empty() && absl::Now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    running = still_running();
-  }
-  for (const ServiceRecord* s : running) {
-    if (note) {
-      note(absl::StrCat(s->name, " (pid ", s->pid, ") did not stop within ",
-                        absl::FormatDuration(grace), " of SIGTERM: killed"));
-    }
-    kill(s->pid, SIGKILL);
-  }
-  absl::Time kill_deadline = absl::Now() + absl::Seconds(10);
-  while (!running.empty() && absl::Now() < kill_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::vector<const ServiceRecord*> next;
-    for (const ServiceRecord* s : running) {
-      if (not_gone(s)) next.push_back(s);
-    }
-    running = std::move(next);
-  }
-  return static_cast<int>(alive.size());
-}
-
-std::string TailOfFile(const std::string& path, int lines) {
-  absl::StatusOr<std::string> text = files::ReadFile(path);
-  if (!text.ok() || lines <= 0) return "";
-  std::string body(absl::StripTrailingAsciiWhitespace(*text));
-  if (body.empty()) return body;
-  size_t pos = body.size();
-  for (int i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
-    pos = body.rfind('\n', pos - 1);
-  }
-  return pos == std::string::npos ? body : body.substr(pos + 1);
-}
-
-absl::StatusOr<int> PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int saved = errno;
-    close(fd);
-    return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", std::strerror(saved)));
-  }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  std::vector<process::RecordedProcess> processes;
+  for (const ServiceRecord* service : services) processes.push_back(AsRecordedProcess(*service));
+  return process::StopRecordedProcesses(processes, grace, note);
 }
 
 // --- LocalCluster ---------------------------------------------------------------------------
+
+absl::Status LocalCluster::WriteTinyModel(const std::string& model_dir) const {
+  // The model library is chord-model-tool's (chordctl links no LibTorch).
+  const std::string tool = absl::StrCat(options_.bin_dir, "/", kModelTool);
+  const std::string log = LogPath("model-tool");
+  process::SpawnOptions spawn;
+  spawn.stdout_path = log;
+  spawn.stderr_path = log;
+  spawn.stdin_from_null = true;
+  absl::StatusOr<std::unique_ptr<process::ChildProcess>> child = process::ChildProcess::Start(
+      {tool, "init-model", "--preset", "tiny", "--out", model_dir, "--force"}, spawn);
+  if (!child.ok()) {
+    return absl::Status(child.status().code(),
+                        absl::StrCat("writing the tiny model: ", child.status().message(),
+                                     " (build it, e.g. `cmake --build build --target ", kModelTool,
+                                     "`, or pass --bin-dir)"));
+  }
+  absl::StatusOr<int> code = (*child)->Wait(options_.start_timeout);
+  if (!code.ok() || *code != 0) {
+    return absl::InternalError(absl::StrCat(
+        kModelTool, " init-model failed (",
+        code.ok() ? absl::StrCat("exit code ", *code) : std::string(code.status().message()),
+        "); last lines of ", log, ":\n", TailOfFile(log, 15)));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
     const LocalClusterOptions& options, bool detached) {
@@ -545,10 +374,7 @@ absl::Status LocalCluster::StartAll(bool detached) {
   if (model_dir.empty()) {
     model_dir = dir + "/model";
     if (!fs::exists(model_dir + "/config.json", ec)) {
-      model::TinyPresetOptions tiny;
-      tiny.overwrite = true;
-      absl::Status written = model::WriteTinyModel(model_dir, tiny);
-      if (!written.ok()) return written;
+      RETURN_IF_ERROR(WriteTinyModel(model_dir));
       Note(absl::StrCat("wrote the tiny model to ", model_dir));
     }
   } else {
@@ -562,8 +388,7 @@ absl::Status LocalCluster::StartAll(bool detached) {
 
   // The services require these tokens; chordctl reads them back for the local cluster.
   for (const std::string& token : {UserTokenPath(dir), InternalTokenPath(dir)}) {
-    absl::Status ensured = EnsureTokenFile(token);
-    if (!ensured.ok()) return ensured;
+    RETURN_IF_ERROR(EnsureTokenFile(token));
   }
 
   // The learner may always read the workers' model (LearnerLaunches adds it to --model_root).
@@ -595,9 +420,8 @@ absl::Status LocalCluster::StartAll(bool detached) {
     prometheus.rules_file = options_.prometheus_rules;
     prometheus.scrape_interval = options_.scrape_interval;
     prometheus.start_timeout = options_.start_timeout;
-    absl::StatusOr<ServiceRecord> started = StartLocalPrometheus(record_, prometheus);
-    if (!started.ok()) return started.status();
-    record_.services.push_back(*std::move(started));
+    ASSIGN_OR_RETURN(ServiceRecord started, StartLocalPrometheus(record_, prometheus));
+    record_.services.push_back(std::move(started));
     Note(absl::StrCat("started prometheus (pid ", record_.services.back().pid, ") on http://",
                       record_.services.back().address));
   }
@@ -607,15 +431,13 @@ absl::Status LocalCluster::StartAll(bool detached) {
 absl::Status LocalCluster::StartLearnerAndWorkers(const std::string& model_dir) {
   const std::string threads = absl::StrCat("--torch_threads=", options_.torch_threads);
   constexpr int kAttempts = 3;
-  auto pick = options_.pick_port ? options_.pick_port : PickFreePort;
+  auto pick = options_.pick_port ? options_.pick_port : process::PickFreePort;
   for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<int> learner_port = pick();
-    if (!learner_port.ok()) return learner_port.status();
+    ASSIGN_OR_RETURN(int learner_port, pick());
     int master_port = 0;
     if (options_.learner_ranks > 1) {
-      absl::StatusOr<int> picked = pick();
-      if (!picked.ok()) return picked.status();
-      master_port = *picked;
+      ASSIGN_OR_RETURN(int picked, pick());
+      master_port = picked;
     }
     std::vector<Launch> workers;
     for (int i = 0; i < options_.rollout_workers; ++i) {
@@ -623,7 +445,7 @@ absl::Status LocalCluster::StartLearnerAndWorkers(const std::string& model_dir) 
       worker.name = absl::StrCat("rollout-worker-", i);
       worker.binary = kRolloutWorker;
       worker.args = {"--model=" + model_dir,
-                     absl::StrCat("--weight_source=127.0.0.1:", *learner_port), threads};
+                     absl::StrCat("--weight_source=127.0.0.1:", learner_port), threads};
       worker.args.insert(worker.args.end(), options_.worker_args.begin(),
                          options_.worker_args.end());
       workers.push_back(std::move(worker));
@@ -634,7 +456,7 @@ absl::Status LocalCluster::StartLearnerAndWorkers(const std::string& model_dir) 
     for (const ServiceRecord& s : record_.services) {
       if (absl::StartsWith(s.name, "rollout-worker-")) worker_addresses.push_back(s.address);
     }
-    status = StartGroup(LearnerLaunches(*learner_port, master_port, worker_addresses, {}));
+    status = StartGroup(LearnerLaunches(learner_port, master_port, worker_addresses, {}));
     if (status.ok()) return status;
     if (status.code() != absl::StatusCode::kAborted || attempt == kAttempts) return status;
     Note(absl::StrCat("the learner could not listen on its picked port(s) (taken meanwhile); ",
@@ -710,9 +532,8 @@ absl::Status LocalCluster::StartGroup(const std::vector<Launch>& launches) {
     std::error_code ec;
     fs::remove(PortFile(s.name, false), ec);
     fs::remove(PortFile(s.name, true), ec);
-    absl::StatusOr<pid_t> pid = SpawnProcess(s.argv, s.env, s.log);
-    if (!pid.ok()) return pid.status();
-    s.pid = *pid;
+    ASSIGN_OR_RETURN(pid_t pid, SpawnWithLog(s.argv, s.env, s.log));
+    s.pid = pid;
     s.start_time = InspectProcess(s.pid).start_time;
     record_.services.push_back(std::move(s));
     indices.push_back(record_.services.size() - 1);
@@ -813,9 +634,8 @@ absl::Status LocalCluster::RestartLearnerRanks() {
   StopWhere(IsLearner);
   int master_port = 0;
   if (options_.learner_ranks > 1) {
-    absl::StatusOr<int> picked = PickFreePort();
-    if (!picked.ok()) return picked.status();
-    master_port = *picked;
+    ASSIGN_OR_RETURN(int picked, process::PickFreePort());
+    master_port = picked;
   }
   int grpc_port = 0;
   for (const ServiceRecord* p : previous) {
@@ -828,9 +648,8 @@ absl::Status LocalCluster::RestartService(ServiceRecord* service) {
   ServiceRecord s = *service;
   record_.services.erase(record_.services.begin() + (service - record_.services.data()));
   if (s.name == kPrometheusServiceName) {
-    absl::StatusOr<ServiceRecord> restarted = RestartLocalPrometheus(s, options_.start_timeout);
-    if (!restarted.ok()) return restarted.status();
-    record_.services.push_back(*std::move(restarted));
+    ASSIGN_OR_RETURN(ServiceRecord restarted, RestartLocalPrometheus(s, options_.start_timeout));
+    record_.services.push_back(std::move(restarted));
     return absl::OkStatus();
   }
   Launch launch;
@@ -863,10 +682,8 @@ absl::Status LocalCluster::Supervise(const std::function<bool()>& should_stop, i
       Note(absl::StrCat(what, "\nrestarting ",
                         IsLearner(s) ? std::string("the learner rank(s)") : s.name,
                         " on the same port(s) (restart ", restarts, " of ", max_restarts, ")"));
-      absl::Status restarted = IsLearner(s) ? RestartLearnerRanks() : RestartService(&s);
-      if (!restarted.ok()) return restarted;
-      absl::Status written = WriteRecord();
-      if (!written.ok()) return written;
+      RETURN_IF_ERROR(IsLearner(s) ? RestartLearnerRanks() : RestartService(&s));
+      RETURN_IF_ERROR(WriteRecord());
       break;  // the records moved: scan again
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -45,6 +45,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/process/process.h"
 
 namespace chord::chordctl {
 
@@ -113,41 +114,22 @@ std::string InternalTokenPath(const std::string& state_dir);
 // cannot be written or /dev/urandom cannot be read.
 absl::Status EnsureTokenFile(const std::string& path);
 
-// --- Processes --------------------------------------------------------------------------------
+// --- Processes (common/process) ---------------------------------------------------------------
 
-// What /proc says about a process: its executable (resolved; " (deleted)" removed), its start
-// time, and whether it still runs (a zombie or a missing entry does not).
-struct ProcessInfo {
-  bool running = false;
-  std::string executable;
-  uint64_t start_time = 0;
-};
-ProcessInfo InspectProcess(pid_t pid);
-
-// True while `pid` runs the executable `binary` and (when `start_time` != 0) was started at
-// `start_time`: the process is the one that was recorded.
-bool IsSameProcess(pid_t pid, const std::string& binary, uint64_t start_time);
-
-// Starts `argv` (argv[0] an absolute path) in a new session with the current environment plus
-// `env`, stdin from /dev/null, stdout and stderr appended to `log_path`, no other inherited file
-// descriptor, and every signal unblocked and at its default action. Returns its pid once the
-// exec succeeded (an exec failure is returned as an error naming the binary and the cause).
-absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
+// Starts `argv` (argv[0] an absolute path) as every child of chordctl runs: in a new session,
+// stdin from /dev/null, stdout and stderr appended to `log_path`, `env` added to the environment
+// (process::Spawn). Returns its pid once the exec succeeded.
+absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::map<std::string, std::string>& env,
                                    const std::string& log_path);
 
-// Stops the recorded processes that are still the recorded ones: SIGTERM to all, wait up to
-// `grace` for them to exit, SIGKILL the rest and wait for those too (reaping the ones that are
-// children of this process). Returns how many were signalled. `note` (optional) receives one
-// line per process killed after the grace period.
+// The record of `service` for process::StopRecordedProcesses.
+process::RecordedProcess AsRecordedProcess(const ServiceRecord& service);
+
+// Stops the recorded services that are still the recorded processes
+// (process::StopRecordedProcesses). Returns how many were signalled.
 int StopProcesses(const std::vector<const ServiceRecord*>& services, absl::Duration grace,
                   const std::function<void(const std::string&)>& note = nullptr);
-
-// The last `lines` lines of a file ("" when unreadable).
-std::string TailOfFile(const std::string& path, int lines);
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-absl::StatusOr<int> PickFreePort();
 
 // --- The cluster --------------------------------------------------------------------------------
 
@@ -155,7 +137,8 @@ struct LocalClusterOptions {
   // State directory (created if missing). Required.
   std::string state_dir;
   // Model folder of the rollout workers (each loads it as weight version 0). Empty (default):
-  // <state_dir>/model, written with the tiny preset when it has no config.json.
+  // <state_dir>/model, written with the tiny preset (by chord-model-tool from the binary folder)
+  // when it has no config.json.
   std::string model_dir;
   // Directories the expert buffer reads datasets from (its --data_root) and the learner reads job
   // specs' models from (its --model_root; the model folder above is added). Empty (default): the
@@ -179,7 +162,7 @@ struct LocalClusterOptions {
   // Grace period of a stop before SIGKILL. Default 30 s.
   absl::Duration stop_grace = absl::Seconds(30);
   // Picks the ports chosen up front (the learner's gRPC port, the rendezvous port). Default:
-  // PickFreePort. Tests inject a busy port to exercise the retry.
+  // process::PickFreePort. Tests inject a busy port to exercise the retry.
   std::function<absl::StatusOr<int>()> pick_port;
   // `up --prometheus`: when `prometheus_binary` is set, a local Prometheus (local_prometheus.h)
   // starts after the other services, scrapes them every `scrape_interval` with the rules of
@@ -234,6 +217,8 @@ class LocalCluster {
   };
 
   absl::Status StartAll(bool detached);
+  // Writes the tiny preset into `model_dir` with chord-model-tool (from the binary folder).
+  absl::Status WriteTinyModel(const std::string& model_dir) const;
   // Spawns every launch, waits for all their port files and health, appends their records.
   absl::Status StartGroup(const std::vector<Launch>& launches);
   absl::Status StartLearnerAndWorkers(const std::string& model_dir);

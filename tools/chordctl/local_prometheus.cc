@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files/file_io.h"
+#include "common/status/status_macros.h"
 
 namespace chord::chordctl {
 namespace {
@@ -38,23 +39,22 @@ bool Listens(int port) {
 
 // Spawns `record.argv` and waits until it listens on its port; fills pid and start time.
 absl::Status SpawnAndWait(ServiceRecord* record, int port, absl::Duration timeout) {
-  absl::StatusOr<pid_t> pid = SpawnProcess(record->argv, record->env, record->log);
-  if (!pid.ok()) return pid.status();
-  record->pid = *pid;
-  record->start_time = InspectProcess(*pid).start_time;
+  ASSIGN_OR_RETURN(pid_t pid, SpawnWithLog(record->argv, record->env, record->log));
+  record->pid = pid;
+  record->start_time = process::InspectProcess(pid).start_time;
   absl::Time deadline = absl::Now() + timeout;
   while (!Listens(port)) {
     int status = 0;
-    if (waitpid(*pid, &status, WNOHANG) == *pid) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
       return absl::UnavailableError(absl::StrCat("prometheus exited before it listened on port ",
                                                  port, "; last lines of ", record->log, ":\n",
-                                                 TailOfFile(record->log, 15)));
+                                                 process::TailOfFile(record->log, 15)));
     }
     if (absl::Now() >= deadline) {
       StopProcesses({record}, absl::Seconds(5));
       return absl::UnavailableError(absl::StrCat(
           "prometheus did not listen on port ", port, " within ", absl::FormatDuration(timeout),
-          "; last lines of ", record->log, ":\n", TailOfFile(record->log, 15)));
+          "; last lines of ", record->log, ":\n", process::TailOfFile(record->log, 15)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -139,33 +139,29 @@ absl::StatusOr<ServiceRecord> StartLocalPrometheus(const ClusterRecord& record,
   fs::create_directories(dir + "/data", ec);
   if (ec)
     return absl::FailedPreconditionError(absl::StrCat(dir, ": cannot create: ", ec.message()));
-  absl::StatusOr<int> port = PickFreePort();
-  if (!port.ok()) return port.status();
+  ASSIGN_OR_RETURN(int port, process::PickFreePort());
   const std::string config = dir + "/prometheus.yml";
-  absl::Status written = files::WriteFileAtomically(
-      config, PrometheusConfig(record, rules, options.scrape_interval, *port));
-  if (!written.ok()) return written;
+  RETURN_IF_ERROR(files::WriteFileAtomically(
+      config, PrometheusConfig(record, rules, options.scrape_interval, port)));
 
   ServiceRecord prometheus;
   prometheus.name = kPrometheusServiceName;
   prometheus.binary = fs::canonical(options.binary, ec).string();
   if (ec) prometheus.binary = options.binary;
-  prometheus.address = absl::StrCat("127.0.0.1:", *port);
-  prometheus.metrics_port = *port;
+  prometheus.address = absl::StrCat("127.0.0.1:", port);
+  prometheus.metrics_port = port;
   prometheus.log = record.state_dir + "/logs/prometheus.log";
   prometheus.argv = {prometheus.binary, "--config.file=" + config,
                      "--storage.tsdb.path=" + dir + "/data",
                      "--web.listen-address=" + prometheus.address};
-  absl::Status started = SpawnAndWait(&prometheus, *port, options.start_timeout);
-  if (!started.ok()) return started;
+  RETURN_IF_ERROR(SpawnAndWait(&prometheus, port, options.start_timeout));
   return prometheus;
 }
 
 absl::StatusOr<ServiceRecord> RestartLocalPrometheus(const ServiceRecord& previous,
                                                      absl::Duration start_timeout) {
   ServiceRecord prometheus = previous;
-  absl::Status started = SpawnAndWait(&prometheus, prometheus.metrics_port, start_timeout);
-  if (!started.ok()) return started;
+  RETURN_IF_ERROR(SpawnAndWait(&prometheus, prometheus.metrics_port, start_timeout));
   return prometheus;
 }
 

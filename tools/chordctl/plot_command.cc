@@ -37,17 +37,19 @@ std::string GnuplotOnPath() {
 }
 
 void RunPlot(const PlotArgs& args, CliContext& context) {
-  absl::StatusOr<std::unique_ptr<JobClient>> client = MakeJobClient(args.learner, context);
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
-  absl::StatusOr<chord::v1::JobStatus> job = (*client)->Get(args.job_id);
+  absl::StatusOr<chord::v1::JobStatus> job = GetJob(**client, args.job_id);
   if (!job.ok()) return context.Fail(job.status());
-  WatchOptions options;
+  learner::WatchOptions options;
   options.reconnect_window = absl::Seconds(context.timeout_s);
   // A running job's stream never ends: stop once the stored history has been replayed.
   if (!IsTerminal(job->state())) options.idle_stop = absl::Milliseconds(500);
   std::vector<chord::v1::JobEvent> events;
+  chord::v1::WatchJobRequest request;
+  request.set_job_id(args.job_id);
   absl::Status watched =
-      (*client)->Watch(args.job_id, options, [&events](const chord::v1::JobEvent& event) {
+      (*client)->Watch(request, options, [&events](const chord::v1::JobEvent& event) {
         events.push_back(event);
         return true;
       });

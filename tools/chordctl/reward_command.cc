@@ -10,8 +10,10 @@
 
 #include "absl/strings/str_format.h"
 #include "common/files/file_io.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "services/reward/client.h"
+#include "services/reward/grpc_client.h"
+#include "services/reward/in_process_client.h"
 #include "tools/chordctl/local_cluster.h"
 
 namespace chord::chordctl {
@@ -44,77 +46,79 @@ absl::StatusOr<std::unique_ptr<reward::RewardClient>> MakeClient(const std::stri
     if (local != nullptr && local->address == address) {
       local_token = InternalTokenPath(cluster->state_dir);
     }
-    absl::StatusOr<rpc::ClientOptions> options = AuthorizedClientOptions(context, local_token);
-    if (!options.ok()) return options.status();
-    auto client = reward::GrpcRewardClient::Create(address, *options);
+    ASSIGN_OR_RETURN(rpc::ClientOptions options, AuthorizedClientOptions(context, local_token));
+    auto client = reward::GrpcRewardClient::Create(address, options);
     if (!client.ok()) return client.status();
     return std::unique_ptr<reward::RewardClient>(std::move(*client));
   }
-  auto client = reward::InProcessRewardClient::Create();
-  if (!client.ok()) return client.status();
-  return std::unique_ptr<reward::RewardClient>(std::move(*client));
+  ASSIGN_OR_RETURN(auto client, reward::InProcessRewardClient::Create());
+  return std::unique_ptr<reward::RewardClient>(std::move(client));
 }
 
 void RunScore(const ScoreArgs& args, CliContext& context) {
-  reward::RewardItem item;
-  item.id = "cli";
-  item.verifier = args.verifier;
-  item.reference = args.reference;
-  item.prompt = args.prompt;
-  item.meta_json = args.meta;
+  chord::v1::ScoreRequest request;
+  request.set_think_format_penalty(args.think_penalty);
+  chord::v1::ScoreItem* item = request.add_items();
+  item->set_id("cli");
+  item->set_verifier(args.verifier);
+  item->set_reference(args.reference);
+  item->set_prompt(args.prompt);
+  item->set_meta_json(args.meta);
   if (!args.response_file.empty()) {
     absl::StatusOr<std::string> text = files::ReadFile(args.response_file);
     if (!text.ok()) return context.Fail(text.status());
-    item.response = std::move(*text);
+    item->set_response(std::move(*text));
   } else if (args.response == "-") {
-    item.response.assign(std::istreambuf_iterator<char>(*context.in),
-                         std::istreambuf_iterator<char>());
+    item->set_response(
+        std::string(std::istreambuf_iterator<char>(*context.in), std::istreambuf_iterator<char>()));
   } else {
-    item.response = args.response;
+    item->set_response(args.response);
   }
   auto client = MakeClient(args.address, context);
   if (!client.ok()) return context.Fail(client.status());
-  auto results = (*client)->Score({item}, args.think_penalty);
+  auto results = (*client)->Score(request);
   if (!results.ok()) return context.Fail(results.status());
-  if (results->size() != 1) {
+  if (results->results_size() != 1) {
     return context.Fail(kExitRuntimeError, "the reward service returned no result");
   }
-  const reward::ScoreResult& result = results->front();
+  const chord::v1::ScoreResult& result = results->results(0);
   if (args.json) {
     // The wire carries a float: print it at float precision (0.9, not 0.8999999761581421).
-    double score = std::strtod(absl::StrFormat("%.7g", result.score).c_str(), nullptr);
+    double score = std::strtod(absl::StrFormat("%.7g", result.score()).c_str(), nullptr);
     nlohmann::json line = {{"verifier", args.verifier},
                            {"score", score},
-                           {"correct", result.correct},
-                           {"reason", result.reason},
-                           {"extracted", result.extracted}};
+                           {"correct", result.correct()},
+                           {"reason", result.reason()},
+                           {"extracted", result.extracted()}};
     *context.out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                  << std::endl;
     return;
   }
-  *context.out << "score " << FormatScore(result.score) << "  "
-               << (result.correct ? "correct" : "wrong") << "  " << args.verifier << ": "
-               << result.reason << std::endl;
+  *context.out << "score " << FormatScore(result.score()) << "  "
+               << (result.correct() ? "correct" : "wrong") << "  " << args.verifier << ": "
+               << result.reason() << std::endl;
 }
 
 void RunVerifiers(const VerifiersArgs& args, CliContext& context) {
   auto client = MakeClient(args.address, context);
   if (!client.ok()) return context.Fail(client.status());
-  auto verifiers = (*client)->ListVerifiers();
-  if (!verifiers.ok()) return context.Fail(verifiers.status());
+  auto listed = (*client)->ListVerifiers();
+  if (!listed.ok()) return context.Fail(listed.status());
   if (args.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const reward::VerifierInfo& info : *verifiers) {
-      list.push_back({{"name", info.name}, {"description", info.description}});
+    for (const chord::v1::VerifierInfo& info : listed->verifiers()) {
+      list.push_back({{"name", info.name()}, {"description", info.description()}});
     }
     *context.out << list.dump() << std::endl;
     return;
   }
   size_t width = 0;
-  for (const reward::VerifierInfo& info : *verifiers) width = std::max(width, info.name.size());
-  for (const reward::VerifierInfo& info : *verifiers) {
-    *context.out << absl::StrFormat("%-*s  %s", static_cast<int>(width), info.name,
-                                    info.description)
+  for (const chord::v1::VerifierInfo& info : listed->verifiers()) {
+    width = std::max(width, info.name().size());
+  }
+  for (const chord::v1::VerifierInfo& info : listed->verifiers()) {
+    *context.out << absl::StrFormat("%-*s  %s", static_cast<int>(width), info.name(),
+                                    info.description())
                  << std::endl;
   }
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "common/files/file_io.h"
+#include "common/status/status_macros.h"
 #include "tools/chordctl/local_cluster.h"
 
 namespace chord::chordctl {
@@ -199,15 +200,13 @@ absl::Status RunGnuplot(const std::string& gnuplot_binary, const std::string& sc
   } cleanup{dir};
   const std::string script_path = dir + "/curves.gp";
   const std::string log_path = dir + "/gnuplot.log";
-  absl::Status written = files::WriteFileAtomically(script_path, script);
-  if (!written.ok()) return written;
+  RETURN_IF_ERROR(files::WriteFileAtomically(script_path, script));
   fs::remove(png_path, ec);
-  absl::StatusOr<pid_t> pid = SpawnProcess({gnuplot_binary, script_path}, {}, log_path);
-  if (!pid.ok()) return pid.status();
+  ASSIGN_OR_RETURN(pid_t pid, SpawnWithLog({gnuplot_binary, script_path}, {}, log_path));
   int status = 0;
-  while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string messages(absl::StripAsciiWhitespace(TailOfFile(log_path, 20)));
+  std::string messages(absl::StripAsciiWhitespace(process::TailOfFile(log_path, 20)));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(
         absl::StrCat("gnuplot failed (wait status ", status, "): ", messages));

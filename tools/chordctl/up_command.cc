@@ -192,12 +192,13 @@ void RunDown(const DownArgs& args, CliContext& context) {
   auto note = [&context](const std::string& line) { *context.out << line << std::endl; };
   int running = 0;
   for (const ServiceRecord& s : record->services) {
-    if (IsSameProcess(s.pid, s.binary, s.start_time)) ++running;
+    if (process::IsSameProcess(s.pid, s.binary, s.start_time)) ++running;
   }
   // A foreground `chordctl up` supervises the children (and would restart them): stop it first;
   // it stops them in order.
-  if (record->supervisor_pid > 0 && IsSameProcess(record->supervisor_pid, record->supervisor_binary,
-                                                  record->supervisor_start_time)) {
+  if (record->supervisor_pid > 0 &&
+      process::IsSameProcess(record->supervisor_pid, record->supervisor_binary,
+                             record->supervisor_start_time)) {
     ServiceRecord supervisor;
     supervisor.name = "chordctl up";
     supervisor.pid = record->supervisor_pid;
