@@ -269,7 +269,7 @@ TEST_F(HelmChartTest, RenderedObjectsMatchTheKubernetesAndCrdSchemas) {
   EXPECT_EQ(invalid.exit_code, 1) << invalid.output;
   EXPECT_TRUE(absl::StrContains(invalid.output, "unknown field /spec/podManagmentPolicy"))
       << invalid.output;
-  EXPECT_TRUE(absl::StrContains(invalid.output, "PodDisruptionBudget/chord-learner: schema:"))
+  EXPECT_TRUE(absl::StrContains(invalid.output, "PodDisruptionBudget/chord-rollout-worker: schema:"))
       << invalid.output;
   EXPECT_TRUE(absl::StrContains(invalid.output, "no schema for apiVersion example.com/v1"))
       << invalid.output;
@@ -318,6 +318,7 @@ TEST_F(HelmChartTest, LearnerRanksFindRankZeroThroughTheHeadlessService) {
   ASSERT_TRUE(set);
   EXPECT_EQ(set["spec"]["replicas"].as<int>(), 3);
   EXPECT_EQ(set["spec"]["podManagementPolicy"].as<std::string>(), "Parallel");
+  EXPECT_EQ(set["spec"]["updateStrategy"]["type"].as<std::string>(), "OnDelete");
   EXPECT_EQ(set["spec"]["serviceName"].as<std::string>(), "chord-learner-headless");
   YAML::Node container = Container(set, "learner");
   ASSERT_TRUE(container);
