@@ -214,12 +214,11 @@ TEST(MicroBatchTest, MiniBatchesShareBothKinds) {
   // Size 4: 3 mini-batches. Dealt: U 0 1 2 3 4 5, then E 6 7 8 9 -> k = 0..9 to k % 3.
   EXPECT_THAT(PlanMiniBatches(rows, 4),
               ElementsAre(ElementsAre(0, 3, 6, 9), ElementsAre(1, 4, 7), ElementsAre(2, 5, 8)));
-  EXPECT_THAT(PlanMiniBatches(rows, 5), ElementsAre(ElementsAre(0, 2, 4, 6, 8),
-                                                    ElementsAre(1, 3, 5, 7, 9)));
+  EXPECT_THAT(PlanMiniBatches(rows, 5),
+              ElementsAre(ElementsAre(0, 2, 4, 6, 8), ElementsAre(1, 3, 5, 7, 9)));
   // 0 (the default) and sizes >= N: the whole batch, one update.
   for (int64_t size : {0, 10, 64}) {
-    EXPECT_THAT(PlanMiniBatches(rows, size),
-                ElementsAre(ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)))
+    EXPECT_THAT(PlanMiniBatches(rows, size), ElementsAre(ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)))
         << size;
   }
   EXPECT_EQ(PlanMiniBatches(rows, 1).size(), 10u);
