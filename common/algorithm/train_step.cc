@@ -112,7 +112,8 @@ absl::StatusOr<StepMetrics> RunTrainStepImpl(Policy& policy, torch::optim::AdamW
           absl::StrJoin(mb.loss_mask.sizes(), ", "), "])"));
     }
     at::Tensor ref_logp;
-    if (options.reference != nullptr && config.regularizer.kl_loss_fn != KlEstimator::kNone) {
+    // The reference runs for the KL loss term only (the reward penalty has its own pass).
+    if (options.reference != nullptr && config.regularizer.KlLossActive()) {
       at::NoGradGuard no_grad;
       ref_logp = options.reference->TokenLogprobs(input_ids, attention_mask, nullptr);
     }

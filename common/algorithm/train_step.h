@@ -70,7 +70,8 @@ struct TrainStepOptions {
   // Steps of the stage (the cosine learning-rate schedule ends there). >= 1.
   int64_t total_steps = 1;
   // Frozen reference model of the KL loss term and the KL reward penalty (needed when
-  // NeedsReferencePolicy(config); evaluated without gradient). Not owned.
+  // NeedsReferencePolicy(config); evaluated without gradient, per micro-batch only for an
+  // active KL loss term). Not owned.
   Policy* reference = nullptr;
   // Gradient all-reduce bucket size in bytes.
   int64_t bucket_bytes = 25 << 20;
