@@ -12,6 +12,7 @@
 #include "tools/chordctl/job_commands.h"
 #include "tools/chordctl/plot_command.h"
 #include "tools/chordctl/reward_command.h"
+#include "tools/chordctl/trinity_command.h"
 #include "tools/chordctl/up_command.h"
 
 namespace chord::chordctl {
@@ -55,6 +56,7 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
   AddEvalCommand(app, context);
   AddRewardCommands(app, context);
   AddPlotCommand(app, context);
+  AddTrinityCommands(app, context);
 
   try {
     app.parse(argc, argv);
