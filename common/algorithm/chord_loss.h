@@ -1,13 +1,15 @@
 #pragma once
 
 // The CHORD loss of one micro-batch (spec section 3):
-//   L = (1 - mu) * PG + mu * SFT  [- entropy_coef * agg(entropy)]  [+ kl_coef * agg(k2)]
+//   L = (1 - mu) * PG + mu * SFT  [- entropy_coef * agg(entropy)]  [+ kl_coef * agg(kl)]
 // PG: the PPO clipped surrogate with dual clip over on-policy rows (U):
 //   delta = clamp(logp - old_logp, -20, 20); r = exp(delta)
 //   l = max(-A r, -A clamp(r, 1 - eps_low, 1 + eps_high)); where A < 0: l = min(l, -A c)
-// SFT: over expert rows (E), token loss -logp * w with w = stopgrad(p (1 - p)) (phi),
-//   stopgrad(p) (IS-SFT) or 1, p = exp(logp).
-// Entropy bonus and k2 KL = 0.5 (logp - ref_logp)^2 are aggregated over U rows like PG.
+// SFT: over expert rows (E), token loss -logp' * w with w = stopgrad(p (1 - p)) (phi),
+//   stopgrad(p) (IS-SFT) or 1, p = exp(logp); logp' = min(logp, log cutoff_prob) with the phi
+//   weight, else logp. The SFT part has its own aggregation mode (sft_agg_mode).
+// The entropy bonus is aggregated over U rows like PG; the KL term (one of the KlEstimator
+// forms of logp and ref_logp) over U rows or over all rows (kl_rows), with PG's mode.
 //
 // EXACT ACROSS SPLITS. The objective is defined on the step's whole batch (all micro-batches of
 // all ranks). A micro-batch contributes its masked sums divided by the step's GLOBAL normalisers
@@ -16,7 +18,8 @@
 //   seq-mean-token-mean      sum_rows[ sum_t(l m) / (row tokens + 1e-8) ] / (N_rows + 1e-8)
 //   seq-mean-token-sum       sum(l m) / (N_rows + 1e-8)
 //   seq-mean-token-sum-norm  sum(l m) / (N_rows * L + 1e-8)
-// with N counted over U rows for PG (and the regularisers) and over E rows for SFT. The sum of
+// with N counted over U rows for PG and the entropy, over E rows for SFT and over the KL rows
+// (U, or U and E) for the KL term. The sum of
 // the contributions over micro-batches and ranks is then the loss of the whole batch as one
 // micro-batch, and so is its gradient: gradients are summed (never averaged) across ranks.
 // Metrics are built the same way (MetricsVector below), so they are split-invariant too.
@@ -67,11 +70,21 @@ struct LossSettings {
   double clip_high = 0.2;  // eps_high
   double clip_ratio_c = 3.0;
   SftWeight sft_weight = SftWeight::kPhi;
+  // In (0, 1]; applies with the phi weight only.
+  double cutoff_prob = 1.0;
+  // Aggregation of PG, the entropy and the KL term.
   LossAggMode agg_mode = LossAggMode::kTokenMean;
+  // Aggregation of SFT.
+  LossAggMode sft_agg_mode = LossAggMode::kTokenMean;
   // L of seq-mean-token-sum-norm (> 0 when that mode is used).
   double norm_length = 0;
   double entropy_coef = 0;
   double kl_coef = 0;
+  // The KL term's estimator (kNone: no term) and rows.
+  KlEstimator kl_estimator = KlEstimator::kK2;
+  KlRows kl_rows = KlRows::kAll;
+
+  bool KlActive() const { return kl_estimator != KlEstimator::kNone && kl_coef > 0; }
 
   // From a (validated) config and the step's mu (mu_schedule.h).
   static LossSettings FromConfig(const Config& config, double mu);
@@ -100,12 +113,14 @@ enum LossMetric : int {
   kMetricClipFracDual,   // share of U tokens with A < 0 where the dual clip -A c binds
   kMetricApproxKl,       // mean of -delta over U tokens
   kMetricEntropy,        // mean policy entropy over U tokens (0 when not provided)
-  kMetricKlRef,          // mean k2 to the reference over U tokens (0 without reference)
+  kMetricKlRef,          // mean KL estimate over the KL rows' tokens (0 without reference)
+  kMetricKlLoss,         // the KL term before kl_coef: agg of the estimate over the KL rows
   kNumLossMetrics,
 };
 
 // Metric names, indexed by LossMetric ("loss", "pg_loss", "sft_loss", "phi_mean",
-// "clip_frac_upper", "clip_frac_lower", "clip_frac_dual", "approx_kl", "entropy", "kl_ref").
+// "clip_frac_upper", "clip_frac_lower", "clip_frac_dual", "approx_kl", "entropy", "kl_ref",
+// "kl_loss").
 const std::array<const char*, kNumLossMetrics>& LossMetricNames();
 
 struct MicroBatchLoss {
@@ -118,11 +133,16 @@ struct MicroBatchLoss {
 
 // Computes one micro-batch's contribution. Values at masked-out positions are ignored (they may
 // be anything finite or not; their gradient is 0). INVALID_ARGUMENT names the offending input
-// when shapes or dtypes do not fit; FAILED_PRECONDITION when kl_coef > 0 without ref_logp or
-// entropy_coef > 0 without entropy; INTERNAL for a LibTorch error.
+// when shapes or dtypes do not fit; FAILED_PRECONDITION when the KL term is active without
+// ref_logp or entropy_coef > 0 without entropy; INTERNAL for a LibTorch error. Without the KL
+// term, a given ref_logp still feeds the kl_ref and kl_loss metrics.
 absl::StatusOr<MicroBatchLoss> ComputeChordLoss(const LossInputs& inputs,
                                                 const LossSettings& settings,
                                                 const GlobalNormalizers& normalizers);
+
+// The per-token KL estimate of `estimator` for log-probs `logp` and reference log-probs
+// `ref_logp` (same shape; kNone gives zeros).
+at::Tensor KlEstimate(KlEstimator estimator, const at::Tensor& logp, const at::Tensor& ref_logp);
 
 // Host copy of a (summed) metrics tensor as (name, value) pairs in LossMetric order.
 std::vector<std::pair<std::string, double>> MetricsToPairs(const at::Tensor& metrics);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "common/algorithm/micro_batch.h"
 #include "common/algorithm/tiny_policy_for_test.h"
@@ -97,6 +99,7 @@ TEST_P(AggregationModeTest, HandComputedLoss) {
   LossSettings s;
   s.mu = 0.25;
   s.agg_mode = GetParam();
+  s.sft_agg_mode = GetParam();
   s.norm_length = 4;
   const GlobalNormalizers n = ComputeLocalNormalizers(b.inputs.mask, b.inputs.is_expert);
   EXPECT_EQ(n.on_policy_tokens, 5);
@@ -325,6 +328,7 @@ TEST(ChordLossTest, EntropyBonusAndReferenceKl) {
   s.mu = 0.25;
   s.entropy_coef = 0.01;
   s.kl_coef = 0.1;
+  s.kl_rows = KlRows::kOnPolicy;
   const GlobalNormalizers n = ComputeLocalNormalizers(b.inputs.mask, b.inputs.is_expert);
   absl::StatusOr<MicroBatchLoss> loss = ComputeChordLoss(b.inputs, s, n);
   ASSERT_TRUE(loss.ok()) << loss.status();
@@ -336,6 +340,177 @@ TEST(ChordLossTest, EntropyBonusAndReferenceKl) {
   std::map<std::string, double> m = Metrics(*loss);
   EXPECT_NEAR(m["entropy"], entropy, 1e-12);
   EXPECT_NEAR(m["kl_ref"], k2, 1e-12);
+}
+
+// ---- the reference implementation's options ------------------------------------------------
+
+// The SFT part is aggregated with its own mode: token-mean by default whatever loss_agg_mode is,
+// seq-mean-token-mean with use_token_level_loss_in_sft false (as Trinity-RFT's mix_chord).
+TEST(SftAggregationTest, OwnModeIndependentOfThePgMode) {
+  Config config;
+  config.aggregation.loss_agg_mode = LossAggMode::kSeqMeanTokenSum;
+  struct Case {
+    bool token_level;
+    std::optional<LossAggMode> explicit_mode;
+    LossAggMode expected;
+  };
+  for (const Case& c :
+       {Case{true, std::nullopt, LossAggMode::kTokenMean},
+        Case{false, std::nullopt, LossAggMode::kSeqMeanTokenMean},
+        Case{true, LossAggMode::kSeqMeanTokenSumNorm, LossAggMode::kSeqMeanTokenSumNorm}}) {
+    config.sft.use_token_level_loss_in_sft = c.token_level;
+    config.sft.sft_loss_agg_mode = c.explicit_mode;
+    config.aggregation.loss_agg_norm_length = 4;
+    LossSettings s = LossSettings::FromConfig(config, 0.25);
+    EXPECT_EQ(s.agg_mode, LossAggMode::kSeqMeanTokenSum);
+    EXPECT_EQ(s.sft_agg_mode, c.expected);
+    HandBatch b = MakeHandBatch();
+    const GlobalNormalizers n = ComputeLocalNormalizers(b.inputs.mask, b.inputs.is_expert);
+    absl::StatusOr<MicroBatchLoss> loss = ComputeChordLoss(b.inputs, s, n);
+    ASSERT_TRUE(loss.ok()) << loss.status();
+    const double pg = HandExpected(LossAggMode::kSeqMeanTokenSum, 4).pg;
+    const double sft = HandExpected(c.expected, 4).sft;
+    std::map<std::string, double> m = Metrics(*loss);
+    EXPECT_NEAR(m["pg_loss"], pg, 1e-12);
+    EXPECT_NEAR(m["sft_loss"], sft, 1e-12);
+    EXPECT_NEAR(Value(loss->loss), 0.75 * pg + 0.25 * sft, 1e-12);
+  }
+  // Hand values of the two reference modes: token-mean over the 3 expert tokens, and the mean of
+  // the two expert rows' token means.
+  EXPECT_NEAR(HandExpected(LossAggMode::kTokenMean, 0).sft,
+              (kSftRow2[0] + kSftRow2[1] + kSftRow3) / (3 + kEps), 1e-15);
+  EXPECT_NEAR(HandExpected(LossAggMode::kSeqMeanTokenMean, 0).sft,
+              ((kSftRow2[0] + kSftRow2[1]) / (2 + kEps) + kSftRow3 / (1 + kEps)) / (2 + kEps),
+              1e-15);
+}
+
+// cutoff_prob (Trinity-RFT's sft_phi loss): logp is clamped at log(cutoff) before it is
+// weighted, phi comes from the unclamped p, so a token above the cutoff adds -log(c) phi(p) and
+// no gradient.
+TEST(CutoffProbTest, TokensAboveTheCutoffAddAConstant) {
+  auto run = [](SftWeight weight, double cutoff, at::Tensor* grad) {
+    at::Tensor logp = D({std::log(0.9), std::log(0.5)}, {1, 2}).requires_grad_();
+    LossInputs in;
+    in.logp = logp;
+    in.old_logp = at::zeros_like(logp);
+    in.advantages = D({0.0}, {1});
+    in.mask = D({1, 1}, {1, 2});
+    in.is_expert = at::ones({1}, at::kBool);
+    LossSettings s;
+    s.mu = 1.0;
+    s.sft_weight = weight;
+    s.cutoff_prob = cutoff;
+    GlobalNormalizers n;
+    n.expert_tokens = 2;
+    n.expert_rows = 1;
+    absl::StatusOr<MicroBatchLoss> loss = ComputeChordLoss(in, s, n);
+    EXPECT_TRUE(loss.ok()) << loss.status();
+    loss->loss.backward();
+    *grad = logp.grad().clone();
+    return Value(loss->loss);
+  };
+  at::Tensor grad;
+  // p = 0.9 > 0.8: -log(0.8) * 0.9 * 0.1, no gradient; p = 0.5: -log(0.5) * 0.25, d/dlogp -0.25.
+  EXPECT_NEAR(run(SftWeight::kPhi, 0.8, &grad),
+              (-std::log(0.8) * 0.09 - std::log(0.5) * 0.25) / (2 + kEps), 1e-12);
+  EXPECT_EQ(grad[0][0].item<double>(), 0.0);
+  EXPECT_NEAR(grad[0][1].item<double>(), -0.25 / (2 + kEps), 1e-12);
+  // 1 is no cutoff.
+  EXPECT_NEAR(run(SftWeight::kPhi, 1.0, &grad),
+              (-std::log(0.9) * 0.09 - std::log(0.5) * 0.25) / (2 + kEps), 1e-12);
+  EXPECT_NEAR(grad[0][0].item<double>(), -0.09 / (2 + kEps), 1e-12);
+  // The reference applies it to the phi-weighted loss only.
+  EXPECT_NEAR(run(SftWeight::kNone, 0.8, &grad), (-std::log(0.9) - std::log(0.5)) / (2 + kEps),
+              1e-12);
+  // Out of (0, 1]: refused.
+  LossSettings bad;
+  bad.cutoff_prob = 0;
+  HandBatch b = MakeHandBatch();
+  EXPECT_EQ(
+      ComputeChordLoss(b.inputs, bad, ComputeLocalNormalizers(b.inputs.mask, b.inputs.is_expert))
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+// Trinity-RFT's kl_fn estimators, for logp - ref = d.
+TEST(KlEstimatorTest, HandComputedValues) {
+  const at::Tensor logp = D({-1.0, -2.0, -30.0, -1.0}, {1, 4});
+  const at::Tensor ref = D({-1.5, -1.0, 0.0, -1.0}, {1, 4});  // d = 0.5, -1, -30, 0
+  auto at_ = [](const at::Tensor& t, int i) { return t[0][i].item<double>(); };
+  const at::Tensor k1 = KlEstimate(KlEstimator::kK1, logp, ref);
+  const at::Tensor k2 = KlEstimate(KlEstimator::kK2, logp, ref);
+  const at::Tensor k3 = KlEstimate(KlEstimator::kK3, logp, ref);
+  const at::Tensor low = KlEstimate(KlEstimator::kLowVarKl, logp, ref);
+  const at::Tensor abs = KlEstimate(KlEstimator::kAbs, logp, ref);
+  EXPECT_NEAR(at_(k1, 0), 0.5, 1e-15);
+  EXPECT_NEAR(at_(k1, 1), -1.0, 1e-15);
+  EXPECT_NEAR(at_(k2, 0), 0.125, 1e-15);
+  EXPECT_NEAR(at_(k2, 1), 0.5, 1e-15);
+  // k3 = exp(ref - logp) - 1 - (ref - logp).
+  EXPECT_NEAR(at_(k3, 0), std::exp(-0.5) - 1 + 0.5, 1e-15);
+  EXPECT_NEAR(at_(k3, 1), std::exp(1.0) - 1 - 1.0, 1e-15);
+  EXPECT_NEAR(at_(k3, 2), std::exp(30.0) - 1 - 30.0, std::exp(30.0) * 1e-12);
+  // low_var_kl: the same, but ref - logp clamped to [-20, 20] and the result to [-10, 10].
+  EXPECT_NEAR(at_(low, 0), std::exp(-0.5) - 1 + 0.5, 1e-15);
+  EXPECT_NEAR(at_(low, 1), std::exp(1.0) - 1 - 1.0, 1e-15);
+  EXPECT_EQ(at_(low, 2), 10.0);
+  EXPECT_NEAR(at_(abs, 0), 0.5, 1e-15);
+  EXPECT_NEAR(at_(abs, 1), 1.0, 1e-15);
+  for (const at::Tensor& t : {k1, k2, k3, low, abs}) EXPECT_EQ(at_(t, 3), 0.0);  // d = 0
+  EXPECT_EQ(KlEstimate(KlEstimator::kNone, logp, ref).abs().sum().item<double>(), 0.0);
+}
+
+// The KL loss covers every row by default (the reference applies its kl_loss_fn to the whole
+// micro-batch, expert rows included), with loss_agg_mode, and is not scaled by mu.
+TEST(KlLossTest, AllRowsByDefaultOrOnPolicyRows) {
+  HandBatch b = MakeHandBatch();
+  // d = logp - ref: 0.5 on the U rows, 1 on row 2, 2 on row 3.
+  b.inputs.ref_logp = b.inputs.logp.detach() - D({0.5, 0.5, 1.0, 2.0}, {4, 1});
+  const GlobalNormalizers n = ComputeLocalNormalizers(b.inputs.mask, b.inputs.is_expert);
+  const Expected e = HandExpected(LossAggMode::kTokenMean, 0);
+  LossSettings s;
+  s.mu = 0.25;
+  s.kl_coef = 0.1;
+  for (const auto& [estimator, u_value, row2, row3] :
+       std::vector<std::tuple<KlEstimator, double, double, double>>{
+           {KlEstimator::kK2, 0.125, 0.5, 2.0},
+           {KlEstimator::kK1, 0.5, 1.0, 2.0},
+           {KlEstimator::kAbs, 0.5, 1.0, 2.0},
+           {KlEstimator::kK3, std::exp(-0.5) - 0.5, std::exp(-1.0), std::exp(-2.0) + 1}}) {
+    s.kl_estimator = estimator;
+    s.kl_rows = KlRows::kAll;
+    absl::StatusOr<MicroBatchLoss> all = ComputeChordLoss(b.inputs, s, n);
+    ASSERT_TRUE(all.ok()) << all.status();
+    // 5 U tokens, 2 tokens of row 2, 1 of row 3.
+    const double kl_all = (5 * u_value + 2 * row2 + row3) / (8 + kEps);
+    EXPECT_NEAR(Metrics(*all)["kl_loss"], kl_all, 1e-12) << KlEstimatorName(estimator);
+    EXPECT_NEAR(Metrics(*all)["kl_ref"], kl_all, 1e-12);
+    EXPECT_NEAR(Value(all->loss), 0.75 * e.pg + 0.25 * e.sft + 0.1 * kl_all, 1e-12);
+    s.kl_rows = KlRows::kOnPolicy;
+    absl::StatusOr<MicroBatchLoss> u = ComputeChordLoss(b.inputs, s, n);
+    ASSERT_TRUE(u.ok());
+    EXPECT_NEAR(Metrics(*u)["kl_loss"], 5 * u_value / (5 + kEps), 1e-12);
+    EXPECT_NEAR(Value(u->loss), 0.75 * e.pg + 0.25 * e.sft + 0.1 * 5 * u_value / (5 + kEps), 1e-12);
+  }
+  // seq-mean-token-mean over all four rows.
+  s.kl_estimator = KlEstimator::kK2;
+  s.kl_rows = KlRows::kAll;
+  s.agg_mode = LossAggMode::kSeqMeanTokenMean;
+  absl::StatusOr<MicroBatchLoss> seq = ComputeChordLoss(b.inputs, s, n);
+  ASSERT_TRUE(seq.ok());
+  EXPECT_NEAR(
+      Metrics(*seq)["kl_loss"],
+      (0.125 * 2 / (2 + kEps) + 0.125 * 3 / (3 + kEps) + 0.5 * 2 / (2 + kEps) + 2.0 / (1 + kEps)) /
+          (4 + kEps),
+      1e-12);
+  // kl_loss_fn none: no term and no need for the reference.
+  s.kl_estimator = KlEstimator::kNone;
+  LossInputs without = b.inputs;
+  without.ref_logp = at::Tensor();
+  absl::StatusOr<MicroBatchLoss> none = ComputeChordLoss(without, s, n);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(Metrics(*none)["kl_loss"], 0.0);
 }
 
 TEST(ChordLossTest, RejectsBadInputs) {

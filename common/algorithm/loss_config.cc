@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/algorithm/mu_schedule.h"
 
 namespace chord::algorithm {
 namespace {
@@ -135,6 +136,24 @@ KeyEntry OptionalDoubleKey(const char* key, std::function<std::optional<double>*
           }};
 }
 
+// A key whose value is one of an enum's names (`parse` / `name` convert).
+template <typename Enum>
+KeyEntry EnumKey(const char* key, std::function<Enum*(Config*)> field,
+                 absl::StatusOr<Enum> (*parse)(absl::string_view),
+                 absl::string_view (*name)(Enum)) {
+  return {key,
+          [field, parse](absl::string_view k, absl::string_view v, Config* c) -> absl::Status {
+            absl::StatusOr<Enum> parsed = parse(absl::StripAsciiWhitespace(v));
+            if (!parsed.ok()) return AnnotateKey(k, parsed.status());
+            *field(c) = *parsed;
+            return absl::OkStatus();
+          },
+          [field, name](const Config& c) {
+            Config copy = c;
+            return std::string(name(*field(&copy)));
+          }};
+}
+
 const std::vector<KeyEntry>& KeyTable() {
   static const std::vector<KeyEntry>* const table = new std::vector<KeyEntry>{
       {"variant",
@@ -159,6 +178,25 @@ const std::vector<KeyEntry>& KeyTable() {
          return c.sft.sft_weight.has_value() ? std::string(SftWeightName(*c.sft.sft_weight))
                                              : "auto";
        }},
+      BoolKey("use_token_level_loss_in_sft",
+              [](Config* c) { return &c->sft.use_token_level_loss_in_sft; }),
+      {"sft_loss_agg_mode",
+       [](absl::string_view k, absl::string_view v, Config* c) -> absl::Status {
+         if (IsUnsetText(v)) {
+           c->sft.sft_loss_agg_mode.reset();
+           return absl::OkStatus();
+         }
+         absl::StatusOr<LossAggMode> parsed = ParseLossAggMode(absl::StripAsciiWhitespace(v));
+         if (!parsed.ok()) return AnnotateKey(k, parsed.status());
+         c->sft.sft_loss_agg_mode = *parsed;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> std::string {
+         return c.sft.sft_loss_agg_mode.has_value()
+                    ? std::string(LossAggModeName(*c.sft.sft_loss_agg_mode))
+                    : "auto";
+       }},
+      DoubleKey("cutoff_prob", [](Config* c) { return &c->sft.cutoff_prob; }),
       // mu.
       IntKey("mu_warmup_steps", [](Config* c) { return &c->mu.mu_warmup_steps; }),
       IntKey("mu_decay_steps", [](Config* c) { return &c->mu.mu_decay_steps; }),
@@ -166,6 +204,10 @@ const std::vector<KeyEntry>& KeyTable() {
       DoubleKey("mu_valley", [](Config* c) { return &c->mu.mu_valley; }),
       BoolKey("adaptive_mu", [](Config* c) { return &c->mu.adaptive_mu; }),
       DoubleKey("adaptive_mu_tau", [](Config* c) { return &c->mu.adaptive_mu_tau; }),
+      EnumKey<MuStepCount>(
+          "mu_step_count", [](Config* c) { return &c->mu.mu_step_count; }, ParseMuStepCount,
+          MuStepCountName),
+      IntKey("mu_step_offset", [](Config* c) { return &c->mu.mu_step_offset; }),
       // PG part.
       DoubleKey("clip_range", [](Config* c) { return &c->policy_loss.clip_range; }),
       OptionalDoubleKey("clip_range_low", [](Config* c) { return &c->policy_loss.clip_range_low; }),
@@ -186,12 +228,24 @@ const std::vector<KeyEntry>& KeyTable() {
       // Regularisers.
       DoubleKey("entropy_coef", [](Config* c) { return &c->regularizer.entropy_coef; }),
       DoubleKey("kl_coef", [](Config* c) { return &c->regularizer.kl_coef; }),
+      EnumKey<KlEstimator>(
+          "kl_loss_fn", [](Config* c) { return &c->regularizer.kl_loss_fn; }, ParseKlEstimator,
+          KlEstimatorName),
+      EnumKey<KlRows>(
+          "kl_loss_rows", [](Config* c) { return &c->regularizer.kl_loss_rows; }, ParseKlRows,
+          KlRowsName),
+      EnumKey<KlEstimator>(
+          "kl_penalty_fn", [](Config* c) { return &c->regularizer.kl_penalty_fn; },
+          ParseKlEstimator, KlEstimatorName),
+      DoubleKey("kl_penalty_coef", [](Config* c) { return &c->regularizer.kl_penalty_coef; }),
       // Batch.
       DoubleKey("expert_data_ratio", [](Config* c) { return &c->batch.expert_data_ratio; }),
       IntKey("repeat_times", [](Config* c) { return &c->batch.repeat_times; }),
       BoolKey("drop_zero_advantage_groups",
               [](Config* c) { return &c->batch.drop_zero_advantage_groups; }),
       BoolKey("strict_on_policy", [](Config* c) { return &c->batch.strict_on_policy; }),
+      IntKey("ppo_epochs", [](Config* c) { return &c->batch.ppo_epochs; }),
+      IntKey("ppo_mini_batch_size", [](Config* c) { return &c->batch.ppo_mini_batch_size; }),
       IntKey("micro_batch_token_budget",
              [](Config* c) { return &c->batch.micro_batch_token_budget; }),
       DoubleKey("logprob_temperature", [](Config* c) { return &c->batch.logprob_temperature; }),
@@ -415,6 +469,67 @@ constexpr VariantPreset kVariantPresets[] = {
 
 }  // namespace
 
+absl::string_view KlEstimatorName(KlEstimator estimator) {
+  switch (estimator) {
+    case KlEstimator::kNone:
+      return "none";
+    case KlEstimator::kK1:
+      return "k1";
+    case KlEstimator::kK2:
+      return "k2";
+    case KlEstimator::kK3:
+      return "k3";
+    case KlEstimator::kLowVarKl:
+      return "low_var_kl";
+    case KlEstimator::kAbs:
+      return "abs";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<KlEstimator> ParseKlEstimator(absl::string_view name) {
+  for (KlEstimator e : {KlEstimator::kNone, KlEstimator::kK1, KlEstimator::kK2, KlEstimator::kK3,
+                        KlEstimator::kLowVarKl, KlEstimator::kAbs}) {
+    if (name == KlEstimatorName(e)) return e;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown KL estimator \"", name, "\" (expected none, k1, k2, k3, low_var_kl or abs)"));
+}
+
+absl::string_view KlRowsName(KlRows rows) {
+  switch (rows) {
+    case KlRows::kAll:
+      return "all";
+    case KlRows::kOnPolicy:
+      return "on-policy";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<KlRows> ParseKlRows(absl::string_view name) {
+  if (name == "all") return KlRows::kAll;
+  if (name == "on-policy") return KlRows::kOnPolicy;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown KL rows \"", name, "\" (expected all or on-policy)"));
+}
+
+absl::string_view MuStepCountName(MuStepCount count) {
+  switch (count) {
+    case MuStepCount::kJob:
+      return "job";
+    case MuStepCount::kStage:
+      return "stage";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<MuStepCount> ParseMuStepCount(absl::string_view name) {
+  if (name == "job") return MuStepCount::kJob;
+  if (name == "stage") return MuStepCount::kStage;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown mu step count \"", name, "\" (expected job or stage)"));
+}
+
 const std::vector<std::string>& VariantNames() {
   static const std::vector<std::string>* const names = [] {
     auto* list = new std::vector<std::string>();
@@ -471,6 +586,9 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   p.Range("mu_peak", config.mu.mu_peak, 0, false, 1, false);
   p.Range("mu_valley", config.mu.mu_valley, 0, false, 1, false);
   p.Range("adaptive_mu_tau", config.mu.adaptive_mu_tau, 0, false, 1, false);
+  p.IntAtLeast("mu_step_offset", config.mu.mu_step_offset, 0);
+  // SFT part.
+  p.Range("cutoff_prob", config.sft.cutoff_prob, 0, true, 1, false);
   // PG.
   p.Range("clip_range", config.policy_loss.clip_range, 0, true, 1, true);
   if (config.policy_loss.clip_range_low.has_value()) {
@@ -480,12 +598,15 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
     p.Above("clip_range_high", *config.policy_loss.clip_range_high, 0);
   }
   p.Above("clip_ratio_c", config.policy_loss.clip_ratio_c, 1);
-  // Aggregation.
-  if (config.aggregation.loss_agg_mode == LossAggMode::kSeqMeanTokenSumNorm) {
+  // Aggregation (of the PG part, or of the SFT part on its own).
+  const bool pg_norm = config.aggregation.loss_agg_mode == LossAggMode::kSeqMeanTokenSumNorm;
+  const bool sft_norm = config.sft.EffectiveAggMode() == LossAggMode::kSeqMeanTokenSumNorm;
+  if (pg_norm || sft_norm) {
     if (config.aggregation.loss_agg_norm_length <= 0) {
       p.Add("loss_agg_norm_length",
-            absl::StrCat("must be > 0 with loss_agg_mode seq-mean-token-sum-norm (unset, it "
-                         "defaults to the job's maximum response length), got ",
+            absl::StrCat("must be > 0 with ", pg_norm ? "loss_agg_mode" : "sft_loss_agg_mode",
+                         " seq-mean-token-sum-norm (unset, it defaults to the job's maximum "
+                         "response length), got ",
                          config.aggregation.loss_agg_norm_length));
     }
   } else {
@@ -494,9 +615,12 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   // Regularisers.
   p.AtLeast("entropy_coef", config.regularizer.entropy_coef, 0);
   p.AtLeast("kl_coef", config.regularizer.kl_coef, 0);
+  p.AtLeast("kl_penalty_coef", config.regularizer.kl_penalty_coef, 0);
   // Batch.
   p.Range("expert_data_ratio", config.batch.expert_data_ratio, 0, false, 1, false);
   p.IntAtLeast("repeat_times", config.batch.repeat_times, 1);
+  p.IntAtLeast("ppo_epochs", config.batch.ppo_epochs, 1);
+  p.IntAtLeast("ppo_mini_batch_size", config.batch.ppo_mini_batch_size, 0);
   p.IntAtLeast("micro_batch_token_budget", config.batch.micro_batch_token_budget, 1);
   p.Above("logprob_temperature", config.batch.logprob_temperature, 0);
   // Optimizer.
@@ -514,6 +638,26 @@ std::vector<std::string> Validate(const Config& config, absl::string_view key_pr
   p.AtLeast("sft_warmup_lr", config.sft_warmup_lr, 0);
   return p.Take();
 }
+
+bool NeedsReferencePolicy(const Config& config) {
+  return config.regularizer.KlLossActive() || config.regularizer.KlPenaltyActive();
+}
+
+namespace {
+
+// Sets each stage's mu_step_offset from the steps of the stages before it.
+std::vector<Stage> WithMuStepOffsets(std::vector<Stage> stages) {
+  int64_t before = 0;
+  for (Stage& stage : stages) {
+    // The schedule's step at the stage's first step, less that step's number within the stage.
+    stage.config.mu.mu_step_offset =
+        MuScheduleStep(before + 1, before, stage.config.mu.mu_step_count) - 1;
+    before += stage.steps;
+  }
+  return stages;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps,
                                               absl::string_view key_prefix) {
@@ -537,7 +681,7 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
   }
   if (config.variant != "sft-then-rl") {
     stages.push_back({"train", config, total_steps});
-    return stages;
+    return WithMuStepOffsets(std::move(stages));
   }
   const int64_t sft_steps =
       config.sft_stage_steps > 0 ? config.sft_stage_steps : (total_steps + 1) / 2;
@@ -556,7 +700,7 @@ absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t tota
   SetFixedMu(0.0, &rl.config);
   stages.push_back(std::move(sft));
   stages.push_back(std::move(rl));
-  return stages;
+  return WithMuStepOffsets(std::move(stages));
 }
 
 }  // namespace chord::algorithm

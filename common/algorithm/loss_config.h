@@ -41,6 +41,30 @@ enum class SftWeight {
   kNone,                // "none": 1 (plain negative log-likelihood)
 };
 
+// A per-token estimator of the KL divergence between the policy and a reference, in Trinity-RFT's
+// names (`kl_loss_fn`, `kl_penalty_fn`). With logp the policy's and ref the reference's
+// log-probability of the token:
+enum class KlEstimator {
+  kNone,      // "none": no term
+  kK1,        // "k1": logp - ref
+  kK2,        // "k2": 0.5 (logp - ref)^2
+  kK3,        // "k3": exp(ref - logp) - 1 - (ref - logp)
+  kLowVarKl,  // "low_var_kl": k3 with ref - logp clamped to [-20, 20], the result to [-10, 10]
+  kAbs,       // "abs": |logp - ref|
+};
+
+// Which rows the KL loss term covers (`kl_loss_rows`).
+enum class KlRows {
+  kAll,       // "all": on-policy and expert rows (the reference implementation)
+  kOnPolicy,  // "on-policy": on-policy rows only
+};
+
+// Which step drives the mu schedule (`mu_step_count`).
+enum class MuStepCount {
+  kJob,    // "job": the job's step, counted across stages (the reference implementation)
+  kStage,  // "stage": the step within the stage (each stage restarts the count)
+};
+
 // Learning-rate shape after the warm-up (`lr_decay`).
 enum class LrDecay {
   kConstant,  // "constant" (default, the paper's setting)
@@ -53,6 +77,12 @@ absl::string_view SftWeightName(SftWeight weight);
 absl::StatusOr<SftWeight> ParseSftWeight(absl::string_view name);
 absl::string_view LrDecayName(LrDecay decay);
 absl::StatusOr<LrDecay> ParseLrDecay(absl::string_view name);
+absl::string_view KlEstimatorName(KlEstimator estimator);
+absl::StatusOr<KlEstimator> ParseKlEstimator(absl::string_view name);
+absl::string_view KlRowsName(KlRows rows);
+absl::StatusOr<KlRows> ParseKlRows(absl::string_view name);
+absl::string_view MuStepCountName(MuStepCount count);
+absl::StatusOr<MuStepCount> ParseMuStepCount(absl::string_view name);
 
 // The global SFT coefficient mu(step) (spec section 4; mu_schedule.h).
 struct MuConfig {
@@ -69,6 +99,13 @@ struct MuConfig {
   bool adaptive_mu = false;
   // tau of the adaptive mu. In [0, 1].
   double adaptive_mu_tau = 0.5;
+  // The step the schedule reads: the job's step across stages (default, as the reference
+  // implementation, whose SFT warm-up steps advance mu too) or the step within the stage.
+  MuStepCount mu_step_count = MuStepCount::kJob;
+  // DERIVED, not a user setting: steps added to the stage's 1-based step to get the schedule's
+  // step. PlanStages sets it for each stage (the steps of the earlier stages under kJob, 0 under
+  // kStage). >= 0.
+  int64_t mu_step_offset = 0;
 };
 
 // The PPO clipped surrogate with dual clip on on-policy rows.
@@ -94,12 +131,28 @@ struct SftLossConfig {
   // ("auto") = derived.
   std::optional<SftWeight> sft_weight;
 
+  // The reference implementation's switch for the SFT part's aggregation, independent of
+  // loss_agg_mode: token-mean (true) or seq-mean-token-mean (false).
+  bool use_token_level_loss_in_sft = true;
+  // Overrides the mode derived from use_token_level_loss_in_sft (any LossAggMode). Unset ("auto")
+  // = derived.
+  std::optional<LossAggMode> sft_loss_agg_mode;
+  // cutoff_prob of the reference's phi-weighted SFT loss: with the phi weight, a token whose
+  // probability p exceeds it contributes -log(cutoff_prob) * phi(p), a constant (no gradient).
+  // 1 = no cutoff. In (0, 1]. Ignored by the other SFT weights (as in the reference).
+  double cutoff_prob = 1.0;
+
   SftWeight EffectiveWeight() const {
     return sft_weight.value_or(enable_phi_function ? SftWeight::kPhi : SftWeight::kNone);
   }
+  LossAggMode EffectiveAggMode() const {
+    return sft_loss_agg_mode.value_or(use_token_level_loss_in_sft ? LossAggMode::kTokenMean
+                                                                  : LossAggMode::kSeqMeanTokenMean);
+  }
 };
 
-// Aggregation of token losses, shared by the PG and SFT parts and the regularisers.
+// Aggregation of token losses of the PG part and the regularisers (the SFT part has its own:
+// SftLossConfig::EffectiveAggMode).
 struct AggregationConfig {
   LossAggMode loss_agg_mode = LossAggMode::kTokenMean;
   // L of seq-mean-token-sum-norm (a constant per-row length). 0 = unset: ResolveJobDefaults sets
@@ -107,13 +160,27 @@ struct AggregationConfig {
   int64_t loss_agg_norm_length = 0;
 };
 
-// Optional terms added to the loss (both off by default).
+// Optional terms of the loss and the reward (all off by default).
 struct RegularizerConfig {
   // Entropy bonus: loss -= entropy_coef * agg(entropy over on-policy tokens). >= 0.
   double entropy_coef = 0.0;
-  // k2 KL to a frozen reference model: loss += kl_coef * agg(0.5 (logp - ref_logp)^2 over
-  // on-policy tokens). >= 0; > 0 needs a reference policy.
+  // KL to a frozen reference model as a loss term: loss += kl_coef * agg(kl_loss_fn(logp,
+  // ref_logp) over the kl_loss_rows tokens), with loss_agg_mode and not scaled by mu (as the
+  // reference). >= 0; > 0 with an estimator other than none needs a reference policy.
   double kl_coef = 0.0;
+  KlEstimator kl_loss_fn = KlEstimator::kK2;
+  KlRows kl_loss_rows = KlRows::kAll;
+  // KL as a reward penalty: before the GRPO advantages of a step, each on-policy row's reward
+  // becomes R - kl_penalty_coef * sum over its response tokens of kl_penalty_fn(old_logp,
+  // ref_logp), old_logp being the policy's before the step's first update. Off (none) by default.
+  KlEstimator kl_penalty_fn = KlEstimator::kNone;
+  // >= 0. The reference's default coefficient.
+  double kl_penalty_coef = 0.001;
+
+  bool KlLossActive() const { return kl_loss_fn != KlEstimator::kNone && kl_coef > 0; }
+  bool KlPenaltyActive() const {
+    return kl_penalty_fn != KlEstimator::kNone && kl_penalty_coef > 0;
+  }
 };
 
 // How a step's batch is formed and split.
@@ -127,6 +194,13 @@ struct BatchConfig {
   // Recompute old log-probs with the current weights before the update (r = 1, the paper's
   // setting); false uses the behaviour log-probs from the rollout (asynchronous mode).
   bool strict_on_policy = true;
+  // Passes over the step's batch (the reference's ppo_epochs). >= 1.
+  int64_t ppo_epochs = 1;
+  // Rows per optimizer update (the reference's ppo_mini_batch_size): each epoch splits the step's
+  // rows into ceil(N / ppo_mini_batch_size) mini-batches (PlanMiniBatches) and takes one optimizer
+  // step per mini-batch. 0 = the whole batch. >= 0. The old log-probs stay those from before the
+  // step's first update, so the PPO ratio and clip act from the second update on.
+  int64_t ppo_mini_batch_size = 0;
   // Upper bound of rows x padded length per micro-batch (input tokens). > 0.
   int64_t micro_batch_token_budget = 16384;
   // Temperature of the log-probs the learner computes (logits / T), so that the PPO ratio
@@ -136,7 +210,8 @@ struct BatchConfig {
   double logprob_temperature = 1.0;
 };
 
-// AdamW and its learning-rate schedule (lr_schedule.h). One optimizer step per training step.
+// AdamW and its learning-rate schedule (lr_schedule.h). The learning rate is the training step's
+// for each of its updates (ppo_epochs, ppo_mini_batch_size).
 struct OptimizerConfig {
   // Peak learning rate. > 0.
   double lr = 1e-6;
@@ -212,8 +287,13 @@ void ResolveJobDefaults(int64_t max_response_length, Config* config);
 // Every problem of `config` as "<key_prefix><key>: <problem>", empty when valid.
 std::vector<std::string> Validate(const Config& config, absl::string_view key_prefix = "");
 
+// Whether a step with `config` needs the frozen reference policy: a KL loss term (kl_loss_fn not
+// none, kl_coef > 0) or a KL reward penalty (kl_penalty_fn not none, kl_penalty_coef > 0).
+bool NeedsReferencePolicy(const Config& config);
+
 // One stage of a job: its settings and its number of steps. Each stage restarts the 1-based
-// step count (mu and learning-rate schedules) and the optimizer state; model weights carry over.
+// step count of the learning-rate schedule and the optimizer state; the mu schedule continues
+// the job's count unless mu_step_count is stage (mu_step_offset); model weights carry over.
 struct Stage {
   std::string name;  // "train", or "sft" / "rl" for sft-then-rl
   Config config;
@@ -226,8 +306,10 @@ struct Stage {
 // except sft-then-rl, which runs stage "sft" (sft_stage_steps steps, default half of the
 // remaining ones; expert_data_ratio=1, mu fixed 1, sft_weight=none, adaptive_mu=false) then
 // stage "rl" (the rest; expert_data_ratio=0, mu fixed 0, adaptive_mu=false); every other key
-// applies to every stage. INVALID_ARGUMENT when total_steps < 1, or when a stage is left with
-// no steps: "<key_prefix><key>: <problem>", naming the key at fault (as Validate does).
+// applies to every stage. Every stage's mu.mu_step_offset is set: the steps of the stages before
+// it under mu_step_count job, 0 under stage. INVALID_ARGUMENT when total_steps < 1, or when a stage
+// is left with no steps: "<key_prefix><key>: <problem>", naming the key at fault (as Validate
+// does).
 absl::StatusOr<std::vector<Stage>> PlanStages(const Config& config, int64_t total_steps,
                                               absl::string_view key_prefix = "");
 

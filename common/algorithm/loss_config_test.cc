@@ -41,6 +41,46 @@ TEST(LossConfigTest, DefaultsMatchTheSpec) {
   EXPECT_TRUE(Validate(c).empty());
 }
 
+// The reference implementation's options and its defaults (Trinity-RFT: mix_chord's
+// use_token_level_loss_in_sft, sft_phi's cutoff_prob, the trainer's global step for mu, the
+// actor's ppo_epochs and ppo_mini_batch_size, kl_fn's estimators and KLFn's kl_coef 0.001).
+TEST(LossConfigTest, ReferenceOptionDefaults) {
+  const Config c;
+  EXPECT_TRUE(c.sft.use_token_level_loss_in_sft);
+  EXPECT_FALSE(c.sft.sft_loss_agg_mode.has_value());
+  EXPECT_EQ(c.sft.EffectiveAggMode(), LossAggMode::kTokenMean);
+  EXPECT_EQ(c.sft.cutoff_prob, 1.0);
+  EXPECT_EQ(c.mu.mu_step_count, MuStepCount::kJob);
+  EXPECT_EQ(c.mu.mu_step_offset, 0);
+  EXPECT_EQ(c.batch.ppo_epochs, 1);
+  EXPECT_EQ(c.batch.ppo_mini_batch_size, 0);
+  EXPECT_EQ(c.regularizer.kl_loss_fn, KlEstimator::kK2);
+  EXPECT_EQ(c.regularizer.kl_loss_rows, KlRows::kAll);
+  EXPECT_EQ(c.regularizer.kl_penalty_fn, KlEstimator::kNone);
+  EXPECT_EQ(c.regularizer.kl_penalty_coef, 0.001);
+  EXPECT_FALSE(NeedsReferencePolicy(c));
+
+  Config sft_rows;
+  sft_rows.sft.use_token_level_loss_in_sft = false;
+  EXPECT_EQ(sft_rows.sft.EffectiveAggMode(), LossAggMode::kSeqMeanTokenMean);
+  ASSERT_TRUE(SetConfigKey("sft_loss_agg_mode", "seq-mean-token-sum", &sft_rows).ok());
+  EXPECT_EQ(sft_rows.sft.EffectiveAggMode(), LossAggMode::kSeqMeanTokenSum);
+  ASSERT_TRUE(SetConfigKey("sft_loss_agg_mode", "auto", &sft_rows).ok());
+  EXPECT_EQ(sft_rows.sft.EffectiveAggMode(), LossAggMode::kSeqMeanTokenMean);
+}
+
+TEST(LossConfigTest, NeedsReferencePolicyForAnActiveKlTerm) {
+  Config c;
+  c.regularizer.kl_coef = 0.01;
+  EXPECT_TRUE(NeedsReferencePolicy(c));
+  c.regularizer.kl_loss_fn = KlEstimator::kNone;  // Trinity's kl_loss_fn: none
+  EXPECT_FALSE(NeedsReferencePolicy(c));
+  c.regularizer.kl_penalty_fn = KlEstimator::kK3;
+  EXPECT_TRUE(NeedsReferencePolicy(c));
+  c.regularizer.kl_penalty_coef = 0;
+  EXPECT_FALSE(NeedsReferencePolicy(c));
+}
+
 TEST(LossConfigTest, SeparateClipRangesOverrideClipRange) {
   Config c;
   c.policy_loss.clip_range = 0.3;
@@ -131,6 +171,24 @@ TEST(LossConfigTest, SetConfigKeyParsesEveryType) {
   ASSERT_TRUE(SetConfigKey("sft_weight", "is", &c).ok());
   ASSERT_TRUE(SetConfigKey("lr_decay", "cosine", &c).ok());
   ASSERT_TRUE(SetConfigKey("strict_on_policy", "false", &c).ok());
+  ASSERT_TRUE(SetConfigKey("use_token_level_loss_in_sft", "false", &c).ok());
+  ASSERT_TRUE(SetConfigKey("cutoff_prob", "0.8", &c).ok());
+  ASSERT_TRUE(SetConfigKey("mu_step_count", "stage", &c).ok());
+  ASSERT_TRUE(SetConfigKey("ppo_epochs", "2", &c).ok());
+  ASSERT_TRUE(SetConfigKey("ppo_mini_batch_size", "32", &c).ok());
+  ASSERT_TRUE(SetConfigKey("kl_loss_fn", "low_var_kl", &c).ok());
+  ASSERT_TRUE(SetConfigKey("kl_loss_rows", "on-policy", &c).ok());
+  ASSERT_TRUE(SetConfigKey("kl_penalty_fn", "abs", &c).ok());
+  ASSERT_TRUE(SetConfigKey("kl_penalty_coef", "0.05", &c).ok());
+  EXPECT_FALSE(c.sft.use_token_level_loss_in_sft);
+  EXPECT_EQ(c.sft.cutoff_prob, 0.8);
+  EXPECT_EQ(c.mu.mu_step_count, MuStepCount::kStage);
+  EXPECT_EQ(c.batch.ppo_epochs, 2);
+  EXPECT_EQ(c.batch.ppo_mini_batch_size, 32);
+  EXPECT_EQ(c.regularizer.kl_loss_fn, KlEstimator::kLowVarKl);
+  EXPECT_EQ(c.regularizer.kl_loss_rows, KlRows::kOnPolicy);
+  EXPECT_EQ(c.regularizer.kl_penalty_fn, KlEstimator::kAbs);
+  EXPECT_EQ(c.regularizer.kl_penalty_coef, 0.05);
   EXPECT_EQ(c.aggregation.loss_agg_mode, LossAggMode::kSeqMeanTokenSumNorm);
   EXPECT_EQ(c.aggregation.loss_agg_norm_length, 4096);
   EXPECT_EQ(c.optimizer.betas[0], 0.8);
@@ -161,6 +219,13 @@ TEST(LossConfigTest, SetConfigKeyErrorsNameTheKey) {
   EXPECT_THAT(std::string(bad_bool.message()), HasSubstr("adaptive_mu: expected true or false"));
   absl::Status bad_betas = SetConfigKey("betas", "0.9", &c);
   EXPECT_THAT(std::string(bad_betas.message()), HasSubstr("betas: expected two numbers"));
+  EXPECT_THAT(std::string(SetConfigKey("kl_loss_fn", "k4", &c).message()),
+              HasSubstr("kl_loss_fn: unknown KL estimator \"k4\" (expected none, k1, k2, k3, "
+                        "low_var_kl or abs)"));
+  EXPECT_THAT(std::string(SetConfigKey("kl_loss_rows", "expert", &c).message()),
+              HasSubstr("kl_loss_rows: unknown KL rows"));
+  EXPECT_THAT(std::string(SetConfigKey("mu_step_count", "epoch", &c).message()),
+              HasSubstr("mu_step_count: unknown mu step count"));
 }
 
 TEST(LossConfigTest, DescribeConfigRoundTrips) {
@@ -198,15 +263,23 @@ TEST(LossConfigTest, ValidateListsEveryProblem) {
   c.optimizer.lr = 0;
   c.optimizer.betas[1] = 1.0;
   c.optimizer.grad_clip = std::nan("");
+  c.sft.cutoff_prob = 0;
+  c.mu.mu_step_offset = -2;
+  c.regularizer.kl_penalty_coef = -1;
+  c.batch.ppo_epochs = 0;
+  c.batch.ppo_mini_batch_size = -4;
   const std::vector<std::string> problems = Validate(c, "algorithm.");
   std::vector<std::string> keys;
   for (const std::string& p : problems) keys.push_back(p.substr(0, p.find(':')));
   EXPECT_THAT(keys, UnorderedElementsAre("algorithm.variant", "algorithm.mu_warmup_steps",
-                                         "algorithm.mu_peak", "algorithm.clip_range_low",
+                                         "algorithm.mu_peak", "algorithm.mu_step_offset",
+                                         "algorithm.cutoff_prob", "algorithm.clip_range_low",
                                          "algorithm.clip_ratio_c", "algorithm.loss_agg_norm_length",
-                                         "algorithm.kl_coef", "algorithm.expert_data_ratio",
-                                         "algorithm.repeat_times", "algorithm.lr",
-                                         "algorithm.betas", "algorithm.grad_clip"));
+                                         "algorithm.kl_coef", "algorithm.kl_penalty_coef",
+                                         "algorithm.expert_data_ratio", "algorithm.repeat_times",
+                                         "algorithm.ppo_epochs", "algorithm.ppo_mini_batch_size",
+                                         "algorithm.lr", "algorithm.betas", "algorithm.grad_clip"));
+  EXPECT_THAT(problems, ::testing::Contains(HasSubstr("cutoff_prob: must be in (0, 1], got 0")));
   EXPECT_THAT(problems, ::testing::Contains(HasSubstr("mu_peak: must be in [0, 1], got 1.5")));
 }
 
@@ -219,6 +292,13 @@ TEST(LossConfigTest, ResolveJobDefaultsFillsTheNormLength) {
   EXPECT_TRUE(Validate(c).empty());
   ResolveJobDefaults(2048, &c);  // an explicit value stays
   EXPECT_EQ(c.aggregation.loss_agg_norm_length, 1024);
+  // The SFT part's own mode needs L too.
+  Config sft;
+  sft.sft.sft_loss_agg_mode = LossAggMode::kSeqMeanTokenSumNorm;
+  EXPECT_THAT(Validate(sft), ElementsAre(HasSubstr("loss_agg_norm_length: must be > 0 with "
+                                                   "sft_loss_agg_mode seq-mean-token-sum-norm")));
+  ResolveJobDefaults(64, &sft);
+  EXPECT_TRUE(Validate(sft).empty());
 }
 
 TEST(LossConfigTest, PlanStagesSingleStage) {
@@ -306,6 +386,41 @@ TEST(LossConfigTest, PlanStagesSftWarmupComesFirst) {
   EXPECT_FALSE(Validate(c).empty());
 }
 
+// mu runs on the job's step across stages (the reference's trainer counts its SFT warm-up steps
+// in the global step that drives mu); mu_step_count stage restarts it per stage.
+TEST(LossConfigTest, PlanStagesSetsTheMuStepOffset) {
+  Config c;
+  ASSERT_TRUE(ApplyVariant("chord-mu", &c).ok());
+  c.sft_warmup_steps = 50;
+  absl::StatusOr<std::vector<Stage>> stages = PlanStages(c, 300);
+  ASSERT_TRUE(stages.ok());
+  ASSERT_EQ(stages->size(), 2u);
+  EXPECT_EQ((*stages)[0].config.mu.mu_step_offset, 0);
+  EXPECT_EQ((*stages)[1].config.mu.mu_step_offset, 50);  // its step 1 reads mu(51)
+
+  ASSERT_TRUE(SetConfigKey("mu_step_count", "stage", &c).ok());
+  stages = PlanStages(c, 300);
+  ASSERT_TRUE(stages.ok());
+  EXPECT_EQ((*stages)[1].config.mu.mu_step_offset, 0);
+
+  // sft-then-rl with a warm-up: three stages, offsets 0, 20, 20 + 40.
+  Config three;
+  ASSERT_TRUE(ApplyVariant("sft-then-rl", &three).ok());
+  three.sft_warmup_steps = 20;
+  three.sft_stage_steps = 40;
+  stages = PlanStages(three, 100);
+  ASSERT_TRUE(stages.ok());
+  ASSERT_EQ(stages->size(), 3u);
+  EXPECT_EQ((*stages)[0].config.mu.mu_step_offset, 0);
+  EXPECT_EQ((*stages)[1].config.mu.mu_step_offset, 20);
+  EXPECT_EQ((*stages)[2].config.mu.mu_step_offset, 60);
+  // An offset a user wrote is replaced by the plan's.
+  three.mu.mu_step_offset = 7;
+  stages = PlanStages(three, 100);
+  ASSERT_TRUE(stages.ok());
+  EXPECT_EQ((*stages)[0].config.mu.mu_step_offset, 0);
+}
+
 TEST(LossConfigTest, EnumNames) {
   for (LossAggMode mode : {LossAggMode::kTokenMean, LossAggMode::kSeqMeanTokenMean,
                            LossAggMode::kSeqMeanTokenSum, LossAggMode::kSeqMeanTokenSumNorm}) {
@@ -313,6 +428,15 @@ TEST(LossConfigTest, EnumNames) {
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, mode);
   }
+  for (KlEstimator e : {KlEstimator::kNone, KlEstimator::kK1, KlEstimator::kK2, KlEstimator::kK3,
+                        KlEstimator::kLowVarKl, KlEstimator::kAbs}) {
+    absl::StatusOr<KlEstimator> parsed = ParseKlEstimator(KlEstimatorName(e));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, e);
+  }
+  EXPECT_EQ(KlEstimatorName(KlEstimator::kLowVarKl), "low_var_kl");
+  EXPECT_EQ(KlRowsName(KlRows::kOnPolicy), "on-policy");
+  EXPECT_EQ(MuStepCountName(MuStepCount::kJob), "job");
   EXPECT_THAT(VariantNames(), ElementsAre("chord-phi", "chord-mu", "chord-mu-tools", "mix", "grpo",
                                           "sft", "sft-then-rl", "is-sft", "adaptive-mu"));
 }

@@ -117,6 +117,23 @@ std::vector<size_t> ShardRows(const std::vector<TrainingRow>& rows, int rank, in
   return mine;
 }
 
+std::vector<std::vector<size_t>> PlanMiniBatches(const std::vector<TrainingRow>& rows,
+                                                 int64_t mini_batch_size) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t count = (mini_batch_size <= 0 || mini_batch_size >= n)
+                            ? 1
+                            : (n + mini_batch_size - 1) / mini_batch_size;
+  std::vector<std::vector<size_t>> plan(static_cast<size_t>(count));
+  int64_t k = 0;
+  for (bool expert : {false, true}) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].is_expert == expert) plan[static_cast<size_t>(k++ % count)].push_back(i);
+    }
+  }
+  for (std::vector<size_t>& mini_batch : plan) std::sort(mini_batch.begin(), mini_batch.end());
+  return plan;
+}
+
 std::vector<std::vector<size_t>> PlanMicroBatches(const std::vector<TrainingRow>& rows,
                                                   int64_t token_budget) {
   std::vector<std::vector<size_t>> plan;

@@ -40,6 +40,9 @@ struct TrainingRow {
   bool is_expert = false;
   // Verifier reward (on-policy rows; for adaptive mu and metrics).
   float reward = 0.0f;
+  // The GRPO group of an on-policy row within its step (rollouts of one task share it); -1 =
+  // unknown. Needed by the KL reward penalty, which recomputes the group advantages.
+  int64_t group = -1;
 };
 
 // OK when the row can be packed: non-empty prompt, ids >= 0, old_logprobs and loss_mask empty or
@@ -58,6 +61,14 @@ GlobalNormalizers ComputeLocalNormalizers(const std::vector<TrainingRow>& rows);
 // index) each go to the rank with the fewest tokens so far (ties to the lower rank). A rank may
 // get no rows when there are fewer rows than ranks.
 std::vector<size_t> ShardRows(const std::vector<TrainingRow>& rows, int rank, int world_size);
+
+// The rows of each optimizer update of a step (ppo_mini_batch_size), as indices into `rows` in
+// increasing order: ceil(N / mini_batch_size) mini-batches (one holding every row when
+// mini_batch_size is 0 or >= N, also for N = 0). Row k of the list "on-policy rows in index order,
+// then expert rows in index order" goes to mini-batch k mod M, so every mini-batch gets an equal
+// share (within one) of each kind and sizes differ by at most one. Deterministic.
+std::vector<std::vector<size_t>> PlanMiniBatches(const std::vector<TrainingRow>& rows,
+                                                 int64_t mini_batch_size);
 
 // Groups of indices into `rows`, one per micro-batch: rows sorted by length, longest first (ties
 // by index), filled greedily while rows x longest length stays within `token_budget`. A row

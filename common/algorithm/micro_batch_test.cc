@@ -205,6 +205,30 @@ TEST(MicroBatchTest, EmptyResponsesStillCountAsRows) {
   EXPECT_EQ(from_rows.expert_rows, 1);
 }
 
+// ppo_mini_batch_size: ceil(N / size) mini-batches; on-policy rows then expert rows dealt in
+// turn, so every mini-batch gets its share of each kind.
+TEST(MicroBatchTest, MiniBatchesShareBothKinds) {
+  // Rows 0..5 on-policy, 6..9 expert (the driver's order).
+  std::vector<TrainingRow> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back(Row(1, 1 + i, /*expert=*/i >= 6));
+  // Size 4: 3 mini-batches. Dealt: U 0 1 2 3 4 5, then E 6 7 8 9 -> k = 0..9 to k % 3.
+  EXPECT_THAT(PlanMiniBatches(rows, 4),
+              ElementsAre(ElementsAre(0, 3, 6, 9), ElementsAre(1, 4, 7), ElementsAre(2, 5, 8)));
+  EXPECT_THAT(PlanMiniBatches(rows, 5),
+              ElementsAre(ElementsAre(0, 2, 4, 6, 8), ElementsAre(1, 3, 5, 7, 9)));
+  // 0 (the default) and sizes >= N: the whole batch, one update.
+  for (int64_t size : {0, 10, 64}) {
+    EXPECT_THAT(PlanMiniBatches(rows, size), ElementsAre(ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)))
+        << size;
+  }
+  EXPECT_EQ(PlanMiniBatches(rows, 1).size(), 10u);
+  // Interleaved kinds come out in index order within each mini-batch.
+  std::vector<TrainingRow> mixed = {Row(1, 1, true), Row(1, 1), Row(1, 1, true), Row(1, 1)};
+  EXPECT_THAT(PlanMiniBatches(mixed, 2), ElementsAre(ElementsAre(0, 1), ElementsAre(2, 3)));
+  // No rows: one empty mini-batch (the step still takes its update on every rank).
+  EXPECT_THAT(PlanMiniBatches({}, 4), ElementsAre(::testing::IsEmpty()));
+}
+
 TEST(MicroBatchTest, ExpertRowCount) {
   EXPECT_EQ(ExpertRowCount(10, 0.5), 5);
   EXPECT_EQ(ExpertRowCount(10, 0.2), 2);

@@ -5,6 +5,10 @@
 
 namespace chord::algorithm {
 
+int64_t MuScheduleStep(int64_t job_step, int64_t stage_start, MuStepCount count) {
+  return count == MuStepCount::kJob ? job_step : job_step - stage_start;
+}
+
 double ScheduledMu(const MuConfig& config, int64_t step) {
   const double s = static_cast<double>(step);
   const int64_t warmup = config.mu_warmup_steps;

@@ -6,6 +6,10 @@
 //   s >= W + D:   mu = V
 //   otherwise:    mu = V + (P - V) * 0.5 * (1 + cos(pi * (s - W) / D))
 // W = 0 skips the warm-up; D = 0 jumps to V after it.
+//
+// Which step: by default the job's step across stages (mu_step_count job), as the reference
+// implementation, whose trainer counts its SFT warm-up steps in the same global step that drives
+// mu. A job whose SFT warm-up stage runs 50 steps thus starts its CHORD stage at mu(51).
 
 #include <cstdint>
 #include <optional>
@@ -13,6 +17,11 @@
 #include "common/algorithm/loss_config.h"
 
 namespace chord::algorithm {
+
+// The step the schedule reads at the job's 1-based step `job_step`, in a stage that starts after
+// `stage_start` steps of the job (job_step > stage_start >= 0): job_step for MuStepCount::kJob,
+// job_step - stage_start for kStage.
+int64_t MuScheduleStep(int64_t job_step, int64_t stage_start, MuStepCount count);
 
 // The scheduled mu at 1-based `step` (ignores adaptive_mu).
 double ScheduledMu(const MuConfig& config, int64_t step);

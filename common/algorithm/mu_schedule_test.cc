@@ -48,6 +48,21 @@ TEST(MuScheduleTest, ZeroDecayJumpsToValleyAfterWarmup) {
   EXPECT_NEAR(ScheduledMu(c, 10), 0.2, 1e-12);
 }
 
+// The schedule's step for the job's step 60 of a stage that starts after 50 steps (an SFT warm-up
+// of 50 steps, then CHORD): 60 on the job's count (the reference), 10 on the stage's.
+TEST(MuScheduleTest, ScheduleStepOfTheJobOrOfTheStage) {
+  EXPECT_EQ(MuScheduleStep(60, 50, MuStepCount::kJob), 60);
+  EXPECT_EQ(MuScheduleStep(60, 50, MuStepCount::kStage), 10);
+  EXPECT_EQ(MuScheduleStep(1, 0, MuStepCount::kJob), 1);
+  EXPECT_EQ(MuScheduleStep(1, 0, MuStepCount::kStage), 1);
+  // CHORD-mu (0, 200, 0.9, 0.05) after a 100-step warm-up: the stage's first step reads mu(101)
+  // = 0.05 + 0.85 * 0.5 * (1 + cos(pi * 101 / 200)), just below the midpoint 0.475.
+  const MuConfig c = Schedule(0, 200, 0.9, 0.05);
+  EXPECT_NEAR(ScheduledMu(c, MuScheduleStep(101, 100, MuStepCount::kJob)),
+              0.05 + 0.425 * (1 + std::cos(M_PI * 101 / 200)), 1e-15);
+  EXPECT_NEAR(ScheduledMu(c, MuScheduleStep(101, 100, MuStepCount::kStage)), 0.89995, 1e-5);
+}
+
 TEST(MuScheduleTest, AdaptiveMuIsTauMinusRewardClamped) {
   EXPECT_NEAR(AdaptiveMu(0.5, 0.2), 0.3, 1e-12);
   EXPECT_EQ(AdaptiveMu(0.5, 0.7), 0.0);

@@ -1,5 +1,6 @@
 #include "services/learner/batch_builder.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace chord::learner {
@@ -13,6 +14,7 @@ chord::v1::Trajectory RowToTrajectory(const algorithm::TrainingRow& row) {
   t.set_advantage(row.advantage);
   t.set_is_expert(row.is_expert);
   t.set_reward(row.reward);
+  if (row.group >= 0) t.set_group_id(absl::StrCat(row.group));
   return t;
 }
 
@@ -25,6 +27,8 @@ algorithm::TrainingRow TrajectoryToRow(const chord::v1::Trajectory& t) {
   row.advantage = t.advantage();
   row.is_expert = t.is_expert();
   row.reward = t.reward();
+  int64_t group = -1;
+  if (absl::SimpleAtoi(t.group_id(), &group)) row.group = group;
   return row;
 }
 
@@ -96,6 +100,7 @@ absl::StatusOr<OnPolicyRows> BuildOnPolicyRows(
       row.old_logprobs.assign(c.logprobs().begin(), c.logprobs().end());
       row.advantage = static_cast<float>(grpo->advantages[i]);
       row.reward = static_cast<float>(r.score);
+      row.group = group_ids[i];
       out.rows.push_back(std::move(row));
       ++i;
     }

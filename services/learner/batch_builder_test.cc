@@ -80,6 +80,8 @@ TEST(BatchBuilderTest, OnPolicyRowsGetGrpoAdvantagesAndStats) {
   EXPECT_NEAR(rows->rows[0].advantage, 0.70710, 1e-4);
   EXPECT_NEAR(rows->rows[1].advantage, -0.70710, 1e-4);
   EXPECT_EQ(rows->rows[2].advantage, 0.0f);
+  EXPECT_EQ(rows->rows[1].group, 0);  // the group each row came from (the KL reward penalty's)
+  EXPECT_EQ(rows->rows[2].group, 1);
   EXPECT_EQ(rows->rows[1].old_logprobs, (std::vector<float>{-1, -1, -1, -1}));
   EXPECT_DOUBLE_EQ(rows->accuracy, 0.75);
   EXPECT_DOUBLE_EQ(rows->mean_response_tokens, 3.0);
@@ -100,7 +102,9 @@ TEST(BatchBuilderTest, TrajectoryRoundTripAndConfigMap) {
   row.loss_mask = {1, 0, 1};
   row.advantage = 0.5f;
   row.reward = 1.0f;
+  row.group = 7;
   algorithm::TrainingRow back = TrajectoryToRow(RowToTrajectory(row));
+  EXPECT_EQ(back.group, 7);
   EXPECT_EQ(back.prompt_ids, row.prompt_ids);
   EXPECT_EQ(back.response_ids, row.response_ids);
   EXPECT_EQ(back.old_logprobs, row.old_logprobs);

@@ -181,7 +181,7 @@ absl::Status JobRunner::StartOrResume() {
   RETURN_IF_ERROR(trainer.LoadModel(spec_.model));
   // The k2 KL term's reference is the job's starting model, also after a resume.
   for (const algorithm::Stage& stage : stages) {
-    if (stage.config.regularizer.kl_coef > 0) {
+    if (algorithm::NeedsReferencePolicy(stage.config)) {
       RETURN_IF_ERROR(trainer.LoadReference(spec_.model));
       log_.Line(absl::StrCat("reference policy for the KL term: ", spec_.model));
       break;

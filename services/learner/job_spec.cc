@@ -75,6 +75,12 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
   for (const std::string& key : algo.Keys()) {
     if (key == "variant") continue;
+    if (key == "mu_step_offset") {
+      // Set for each stage by algorithm::PlanStages; the learner passes it to its ranks.
+      algo.ScalarText(key);
+      algo.Problem(key, "derived from mu_step_count and the stages; not a job spec key");
+      continue;
+    }
     std::string value = algo.ScalarText(key);
     absl::Status status = algorithm::SetConfigKey(key, value, &spec.algorithm);
     if (!status.ok()) {

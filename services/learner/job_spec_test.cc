@@ -179,6 +179,33 @@ TEST(JobSpecTest, StagesAreCheckedAgainstTheRealStepCountNamingTheKey) {
       << spec.status();
 }
 
+// The reference implementation's options are algorithm keys; the derived mu_step_offset is not.
+TEST(JobSpecTest, ReferenceOptionsAreKeysAndTheMuStepOffsetIsDerived) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("  lr: 1e-3"), 10,
+               "  lr: 1e-3\n  use_token_level_loss_in_sft: false\n  cutoff_prob: 0.9\n"
+               "  ppo_epochs: 2\n  ppo_mini_batch_size: 16\n  kl_loss_fn: low_var_kl\n"
+               "  kl_coef: 0.001\n  kl_penalty_fn: k3\n  mu_step_count: stage");
+  auto spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->algorithm.sft.use_token_level_loss_in_sft);
+  EXPECT_EQ(spec->algorithm.sft.cutoff_prob, 0.9);
+  EXPECT_EQ(spec->algorithm.batch.ppo_epochs, 2);
+  EXPECT_EQ(spec->algorithm.batch.ppo_mini_batch_size, 16);
+  EXPECT_EQ(spec->algorithm.regularizer.kl_loss_fn, algorithm::KlEstimator::kLowVarKl);
+  EXPECT_EQ(spec->algorithm.regularizer.kl_penalty_fn, algorithm::KlEstimator::kK3);
+  EXPECT_EQ(spec->algorithm.mu.mu_step_count, algorithm::MuStepCount::kStage);
+
+  yaml = kValid;
+  yaml.replace(yaml.find("  lr: 1e-3"), 10, "  lr: 1e-3\n  mu_step_offset: 5");
+  spec = ParseJobSpec(yaml, "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("job.yaml:15: algorithm.mu_step_offset: derived from "
+                                         "mu_step_count and the stages; not a job spec key"),
+            absl::string_view::npos)
+      << spec.status();
+}
+
 TEST(JobSpecTest, InvalidYamlNamesTheLine) {
   auto spec = ParseJobSpec("name: [unclosed\n", "x.yaml");
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);

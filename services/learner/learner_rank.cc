@@ -258,19 +258,15 @@ absl::StatusOr<algorithm::StepMetrics> LearnerRank::TrainStep(
   }
   RETURN_IF_ERROR(CheckTokenIds(rows, lm_->config().vocab_size));
 
-  std::vector<algorithm::TrainingRow> local;
-  for (size_t index : algorithm::ShardRows(rows, rank(), world_size())) {
-    local.push_back(rows[index]);
-  }
   algorithm::TrainStepOptions step_options;
   step_options.step = step;
   step_options.total_steps = std::max(total_steps, step);
   step_options.bucket_bytes = options_.bucket_bytes;
   step_options.pack.pad_token_id = lm_->config().pad_token_id.value_or(0);
-  if (config.regularizer.kl_coef > 0) {
+  if (algorithm::NeedsReferencePolicy(config)) {
     if (reference_ == nullptr) {
       return absl::FailedPreconditionError(
-          "kl_coef > 0 needs the reference policy: LoadReference first");
+          "the KL loss term or reward penalty needs the reference policy: LoadReference first");
     }
     reference_->set_temperature(static_cast<float>(config.batch.logprob_temperature));
     step_options.reference = reference_.get();
@@ -280,7 +276,10 @@ absl::StatusOr<algorithm::StepMetrics> LearnerRank::TrainStep(
   try {
     torch::AutoGradMode grad_mode(true);
     lm_->module().train();
-    return algorithm::RunTrainStep(*policy_, *optimizer_, collective_, local, config, step_options);
+    // Every rank passes the whole batch; RunTrainUpdates trains on this rank's share of each
+    // mini-batch.
+    return algorithm::RunTrainUpdates(*policy_, *optimizer_, collective_, rows, config,
+                                      step_options);
   } catch (const std::exception& e) {
     return StatusFromException(e, absl::StrCat("rank ", rank(), ": training step ", step));
   }

@@ -81,8 +81,9 @@ class LearnerRank {
   // INVALID_ARGUMENT when the model's device or dtype differs from the options'.
   absl::Status AdoptModel(std::unique_ptr<model::CausalLM> lm, const std::string& source_dir = "");
 
-  // COLLECTIVE. Loads `model_dir` as the frozen reference policy of the k2 KL term, as LoadModel
-  // does (rank 0's weights broadcast; errors name the file). TrainStep needs it when kl_coef > 0.
+  // COLLECTIVE. Loads `model_dir` as the frozen reference policy of the KL loss term and the KL
+  // reward penalty, as LoadModel does (rank 0's weights broadcast; errors name the file).
+  // TrainStep needs it when algorithm::NeedsReferencePolicy(config).
   // It holds a second copy of the weights and takes no gradient. Checkpoints do not store it: a
   // resumed job loads it again from the same folder.
   absl::Status LoadReference(const std::string& model_dir);
@@ -93,10 +94,11 @@ class LearnerRank {
   // INVALID_ARGUMENT for an invalid optimizer config.
   absl::Status ResetOptimizer(const algorithm::Config& config);
 
-  // COLLECTIVE. One training step (1-based `step` within the stage; mu and learning-rate
-  // schedules). Every rank passes the SAME full step batch `rows`; the rank trains on its
-  // algorithm::ShardRows(rows, rank, world) share; normalisers and gradients are all-reduced
-  // inside algorithm::RunTrainStep. Returns the step's metrics (identical on every rank; the
+  // COLLECTIVE. One training step (1-based `step` within the stage: the learning-rate schedule's
+  // step; mu reads step + config.mu.mu_step_offset). Every rank passes the SAME full step batch
+  // `rows`; algorithm::RunTrainUpdates takes ppo_epochs x mini-batches optimizer updates, the
+  // rank training on its algorithm::ShardRows share of each mini-batch; normalisers and gradients
+  // are all-reduced per update. Returns the step's metrics (identical on every rank; the
   // local_micro_batches field is this rank's). `total_steps` is the stage's number of steps,
   // needed by the cosine learning-rate decay (INVALID_ARGUMENT when that decay is configured and
   // it is 0; otherwise 0 is fine). Bad rows or config: INVALID_ARGUMENT on every rank naming the
@@ -171,7 +173,7 @@ class LearnerRank {
   std::unique_ptr<Policy> policy_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::string source_dir_;
-  // The k2 KL term's frozen reference (LoadReference), or null.
+  // The KL terms' frozen reference (LoadReference), or null.
   std::unique_ptr<model::CausalLM> reference_lm_;
   std::unique_ptr<Policy> reference_;
 };

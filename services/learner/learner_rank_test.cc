@@ -244,6 +244,42 @@ TEST_F(LearnerRankTest, StepsTrainTheModelAndReportMetrics) {
   }
 }
 
+// ppo_epochs x mini-batches: 2 x 3 optimizer updates in one step (AdamW counts 6 steps), the
+// old log-probs recorded before the first update under strict_on_policy, so the ratio moves away
+// from 1 after it (approx_kl != 0) while it is exactly 1 with a single update.
+TEST_F(LearnerRankTest, SeveralUpdatesPerStep) {
+  auto group = SingleRankGroup();
+  ASSERT_TRUE(group.ok());
+  auto rank = LoadedRank(group->get(), model_dir_);
+  ASSERT_TRUE(rank.ok()) << rank.status();
+  algorithm::Config config = TestConfig();
+  config.batch.strict_on_policy = true;
+  config.optimizer.lr = 1e-2;
+  absl::StatusOr<algorithm::StepMetrics> one = (*rank)->TrainStep(1, MakeRows(1), config);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->updates, 1);
+  EXPECT_EQ(one->approx_kl, 0.0);
+  config.batch.ppo_epochs = 2;
+  config.batch.ppo_mini_batch_size = 4;  // 12 rows: 3 mini-batches
+  ASSERT_TRUE((*rank)->ResetOptimizer(config).ok());
+  absl::StatusOr<algorithm::StepMetrics> six = (*rank)->TrainStep(1, MakeRows(1), config);
+  ASSERT_TRUE(six.ok()) << six.status();
+  EXPECT_EQ(six->updates, 6);
+  EXPECT_NE(six->approx_kl, 0.0);
+  EXPECT_EQ(six->on_policy_rows, 8);  // the whole step's counts
+  int64_t steps = -1;
+  for (auto& [name, param] : (*rank)->NamedParameters()) {
+    const torch::optim::AdamWParamState* state = FindAdamWState(*(*rank)->optimizer(), param);
+    ASSERT_NE(state, nullptr) << name;
+    steps = state->step();
+  }
+  EXPECT_EQ(steps, 6);
+  // The KL reward penalty needs the reference too.
+  config.regularizer.kl_penalty_fn = algorithm::KlEstimator::kK1;
+  EXPECT_EQ((*rank)->TrainStep(2, MakeRows(2), config).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 // The k2 KL term against a frozen reference: refused without one; with the starting model as
 // the reference, KL is 0 at the first step (policy == reference) and grows as the policy moves,
 // while the reference itself never changes.
@@ -257,7 +293,7 @@ TEST_F(LearnerRankTest, KlTermUsesTheFrozenReference) {
   config.optimizer.lr = 1e-2;
   auto refused = (*rank)->TrainStep(1, MakeRows(1), config);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
-  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("kl_coef > 0"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("needs the reference policy"));
 
   EXPECT_EQ((*rank)->LoadReference(model_dir_ + "/missing").code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE((*rank)->has_reference());

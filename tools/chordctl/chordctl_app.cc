@@ -11,6 +11,7 @@
 #include "tools/chordctl/model_tool_commands.h"
 #include "tools/chordctl/plot_command.h"
 #include "tools/chordctl/reward_command.h"
+#include "tools/chordctl/trinity_command.h"
 #include "tools/chordctl/up_command.h"
 
 namespace chord::chordctl {
@@ -53,6 +54,7 @@ int RunChordctl(int argc, const char* const* argv, CliContext context) {
   AddDatasetsCommands(app, context);
   AddRewardCommands(app, context);
   AddPlotCommand(app, context);
+  AddTrinityCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -138,6 +138,47 @@ TEST_F(CommandsTest, MissingFilesExitThree) {
       << run.err;
 }
 
+// `convert` prints the Chord spec of a Trinity-RFT config with the unmapped keys as comments;
+// `submit --from-trinity` converts before submitting and reports the unmapped keys on stderr.
+TEST_F(CommandsTest, TrinityConfigsConvert) {
+  const char* root = std::getenv("CHORD_SOURCE_DIR");
+  ASSERT_NE(root, nullptr);
+  const std::string example = std::string(root) + "/tests/data/trinity/mix_chord.yaml";
+  CliRun run = Run({"convert", example, "--steps", "500"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  EXPECT_TRUE(absl::StartsWith(run.out, "# Chord job spec converted from " + example +
+                                            " (Trinity-RFT mix_chord) by chordctl convert.\n"))
+      << run.out;
+  EXPECT_NE(run.out.find("\nsteps: 500\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("  variant: chord-phi\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("# Not mapped ("), std::string::npos) << run.out;
+
+  run = Run({"convert", dir_ + "/missing.yaml"});
+  EXPECT_EQ(run.code, 3);
+  EXPECT_EQ(run.err,
+            "chordctl: error: " + dir_ + "/missing.yaml: no such Trinity-RFT config file\n");
+  const std::string ppo = dir_ + "/ppo.yaml";
+  std::ofstream(ppo) << "algorithm: {algorithm_type: ppo}\n";
+  run = Run({"convert", ppo});
+  EXPECT_EQ(run.code, 2);
+  EXPECT_EQ(Lines(run.err), 1) << run.err;
+  EXPECT_NE(run.err.find("algorithm.algorithm_type: \"ppo\" is not supported"), std::string::npos);
+
+  // Converted, then refused for want of a learner address (after the report).
+  run = Run({"submit", "--from-trinity", example, "--set", "steps=500"});
+  EXPECT_EQ(run.code, 2) << run.err;
+  EXPECT_TRUE(absl::StartsWith(run.err,
+                               "chordctl: " + example + ": converted from Trinity-RFT mix_chord; "))
+      << run.err;
+  EXPECT_NE(run.err.find(": not mapped: project: "), std::string::npos) << run.err;
+  EXPECT_TRUE(absl::EndsWith(run.err,
+                             "chordctl: error: no learner address: pass --address HOST:PORT, set "
+                             "CHORD_LEARNER_ADDRESS, or start a local cluster with `chordctl "
+                             "up`\n"))
+      << run.err;
+}
+
 TEST_F(CommandsTest, UnreachableLearnerIsARuntimeError) {
   CliRun run = Run({"--timeout", "1", "get", "j-1", "--address", "127.0.0.1:1"});
   EXPECT_EQ(run.code, 1) << run.err;

@@ -18,6 +18,7 @@
 #include "tools/chordctl/job_format.h"
 #include "tools/chordctl/local_cluster.h"
 #include "tools/chordctl/spec_overrides.h"
+#include "tools/chordctl/trinity_command.h"
 
 namespace chord::chordctl {
 namespace {
@@ -30,6 +31,7 @@ struct SubmitArgs {
   bool watch = false;
   bool plain = false;
   bool json = false;
+  bool from_trinity = false;
 };
 
 struct JobIdArgs {
@@ -114,6 +116,8 @@ void RunSubmit(const SubmitArgs& args, CliContext& context) {
     }
     return context.Fail(text.status());
   }
+  if (args.from_trinity) text = SpecFromTrinity(args.file, *text, context);
+  if (!text.ok()) return context.Fail(text.status());
   absl::StatusOr<std::string> spec = ApplySpecOverrides(*text, args.file, args.overrides);
   if (!spec.ok()) return context.Fail(spec.status());
   absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
@@ -282,6 +286,8 @@ void AddJobCommands(CLI::App& app, CliContext& context) {
   submit->add_flag("--watch", submit_args->watch, "Follow the job after submitting (as `watch`)");
   submit->add_flag("--plain", submit_args->plain, "With --watch: plain lines even on a terminal");
   submit->add_flag("--json", submit_args->json, "Print the job status as one JSON object");
+  submit->add_flag("--from-trinity", submit_args->from_trinity,
+                   "The file is a Trinity-RFT config: convert it first (as `convert`)");
   AddLearnerOptions(submit, &submit_args->learner);
   submit->callback([submit_args, &context] { RunSubmit(*submit_args, context); });
 

@@ -3,6 +3,7 @@
 // The job commands: talk to the learner's JobService (rank 0).
 //
 //   chordctl submit FILE [--set KEY.PATH=VALUE]... [--request-id ID] [--watch [--plain]] [--json]
+//                   [--from-trinity]   (FILE is a Trinity-RFT config: trinity_command.h)
 //   chordctl get ID [--json]
 //   chordctl list [--state STATE] [--limit N] [--json]
 //   chordctl cancel ID [--reason TEXT]
