@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-fast quickstart bench format format-check chart-files clean
+.PHONY: all deps configure build test test-fast quickstart experiments bench format format-check chart-files clean
 
 all: build
 
@@ -36,6 +36,15 @@ QUICKSTART_BINARIES = chordctl chord-model-tool chord-learner chord-expert-buffe
 quickstart: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(QUICKSTART_BINARIES)
 	@tools/quickstart.sh $(BUILD_DIR)
+
+# The paper's comparison at small scale (docs/experiments.md): a base model, then 7 arms x 3 seeds
+# on the target task, each a job of the real services; about an hour on 2 quiet cores. Writes the
+# table and the curves into docs/experiments.md and docs/experiments/ (CHORD_EXPERIMENTS_DOC= to
+# leave docs/ alone; the report is also in .chord/experiments/report/).
+EXPERIMENTS_BINARIES = $(QUICKSTART_BINARIES) chord-experiments
+experiments: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(EXPERIMENTS_BINARIES)
+	@CHORD_EXPERIMENTS_DOC="$${CHORD_EXPERIMENTS_DOC-docs/experiments.md}" tools/experiments/run-experiments.sh $(BUILD_DIR)
 
 # Benchmarks: each prints a table (docs/benchmarks.md records the figures).
 bench: build
