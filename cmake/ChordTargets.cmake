@@ -1,6 +1,9 @@
 # Helpers that give every Chord target the same shape: warnings, include root, test registration.
 
 set(CHORD_WARNING_FLAGS -Wall -Wextra)
+# Linked into every executable (chord_add_binary, chord_add_test); the sanitizer builds add their
+# runtime support here (cmake/ChordSanitizers.cmake).
+set(CHORD_EXECUTABLE_EXTRA_LIBS)
 
 # Debug information of RelWithDebInfo builds (the default build type). Full DWARF (-g) of
 # LibTorch- and gRPC-heavy translation units costs a large share of the build and gigabytes of
@@ -104,7 +107,7 @@ function(chord_add_binary name)
   add_executable(${name} ${ARG_SRCS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/gen)
   target_compile_options(${name} PRIVATE ${CHORD_WARNING_FLAGS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} ${CHORD_EXECUTABLE_EXTRA_LIBS})
   chord_use_pch(${name} "${ARG_PCH}")
 endfunction()
 
@@ -124,7 +127,8 @@ function(chord_add_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/gen)
   target_compile_options(${name} PRIVATE ${CHORD_WARNING_FLAGS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main
+    ${CHORD_EXECUTABLE_EXTRA_LIBS})
   add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
@@ -137,6 +141,7 @@ function(chord_add_test name)
   if(ARG_RESOURCE_LOCK)
     set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${ARG_RESOURCE_LOCK})
   endif()
+  chord_sanitizer_configure_test(${name})
   if("gpu" IN_LIST ARG_LABELS AND NOT CHORD_WITH_CUDA)
     # Without a CUDA build the test cannot run: ctest reports it as skipped, not passed.
     set_tests_properties(${name} PROPERTIES DISABLED TRUE)

@@ -1,8 +1,10 @@
 #include "common/dataset/json_line.h"
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace chord::dataset {
@@ -229,16 +231,29 @@ class JsonLineParser {
     } else {
       while (p_ < end_ && IsDigit(*p_)) ++p_;
     }
+    const size_t integer_digits = static_cast<size_t>(p_ - start);
     if (p_ < end_ && *p_ == '.') {
       ++p_;
       if (p_ == end_ || !IsDigit(*p_)) return Fail(start, "invalid number (no digit after '.')");
       while (p_ < end_ && IsDigit(*p_)) ++p_;
     }
+    bool exponent = false;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !IsDigit(*p_)) return Fail(start, "invalid number (no exponent digits)");
       while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    // A number beyond a double's range is refused, as every other JSON reader of Chord
+    // (nlohmann's) refuses it: a dataset holding one would load here and fail later, in the
+    // reward service. Only an exponent or more than 308 integer digits can get there.
+    if (exponent || integer_digits > 308) {
+      double value = 0;
+      if (!absl::SimpleAtod(absl::string_view(start, static_cast<size_t>(p_ - start)), &value) ||
+          std::isinf(value)) {
+        return Fail(start, "number out of the range of a double");
+      }
     }
     out->type_ = JsonValue::Type::kNumber;
     return true;

@@ -6,8 +6,9 @@
 // string values decoded straight into std::string (ready to move into a proto), raw source text
 // kept for numbers (an answer of 42 stays "42", 3.50 stays "3.50") and for any value (so `meta`
 // can be re-emitted compactly). Strict: invalid UTF-8, lone surrogates, control characters in
-// strings, trailing commas, leading zeros and text after the value are errors; nesting is
-// limited to kMaxJsonDepth levels so hostile input cannot exhaust the stack.
+// strings, trailing commas, leading zeros, numbers beyond a double's range (as nlohmann refuses
+// them) and text after the value are errors; nesting is limited to kMaxJsonDepth levels so
+// hostile input cannot exhaust the stack.
 //
 // Not a general JSON library: no serialization beyond AppendCompactJson, no lookups by path.
 // Thread-compatible (no shared state).

@@ -73,6 +73,20 @@ TEST(JsonLineTest, RejectsBadNumbers) {
   EXPECT_EQ(ErrorOf("+1"), "invalid JSON: unexpected character '+' at column 1");
 }
 
+// Found by the json_line fuzz target: numbers beyond a double's range were accepted (and kept as
+// text), while the other JSON readers (nlohmann's: countdown's meta_json, ...) refuse them.
+TEST(JsonLineTest, RejectsNumbersOutOfTheRangeOfADouble) {
+  EXPECT_EQ(ErrorOf("[0, 1e135780]"),
+            "invalid JSON: number out of the range of a double at column 5");
+  EXPECT_EQ(ErrorOf("-1.5E+309"), "invalid JSON: number out of the range of a double at column 1");
+  EXPECT_EQ(ErrorOf("{\"a\": " + std::string(400, '9') + "}"),
+            "invalid JSON: number out of the range of a double at column 7");
+  // The largest doubles, underflow to zero and long mantissas are fine, and stay as written.
+  EXPECT_EQ(Compact("[1.7976931348623157e308, -1e-400, 1e-99999, 0.000e99999]"),
+            "[1.7976931348623157e308,-1e-400,1e-99999,0.000e99999]");
+  EXPECT_EQ(Compact("[" + std::string(300, '9') + "]"), "[" + std::string(300, '9') + "]");
+}
+
 TEST(JsonLineTest, RejectsBadStrings) {
   EXPECT_EQ(ErrorOf("\"a\tb\""),
             "invalid JSON: control character in a string (must be escaped) at column 3");

@@ -73,4 +73,8 @@ absl::Status Unsupported(const JsonPath& at, absl::string_view value, absl::stri
                                                  value, "\" (supported: ", supported, ")"));
 }
 
+absl::Status SequenceTooDeep(const JsonPath& at) {
+  return at.Error(absl::StrCat("Sequence nested deeper than ", kMaxSequenceDepth, " levels"));
+}
+
 }  // namespace chord::tokenizer::internal

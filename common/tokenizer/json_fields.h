@@ -55,6 +55,14 @@ absl::StatusOr<std::string> GetString(const Json& object, const JsonPath& at,
 // vocabulary comes near it.
 inline constexpr int32_t kMaxTokenId = (1 << 24) - 1;
 
+// Deepest nesting of `Sequence` components (normalizers, pre-tokenizers, post-processors,
+// decoders) a tokenizer.json may have; real files nest one or two. Loading one of them recurses
+// once per level, so a deeper file is refused rather than allowed to exhaust the stack.
+inline constexpr int kMaxSequenceDepth = 16;
+
+// The error for a `Sequence` at `at` nested deeper than kMaxSequenceDepth.
+absl::Status SequenceTooDeep(const JsonPath& at);
+
 // `value` as a token id: an integer in [0, kMaxTokenId].
 absl::StatusOr<int32_t> GetTokenId(const Json& value, const JsonPath& at);
 

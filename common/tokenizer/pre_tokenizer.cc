@@ -150,21 +150,24 @@ void Regex::FindAll(absl::string_view text, std::vector<Range>* matches) const {
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const Json& spec,
                                                                      const JsonPath& at) {
   std::unique_ptr<PreTokenizer> pre(new PreTokenizer());
-  if (!spec.is_null()) RETURN_IF_ERROR(pre->AddComponent(spec, at, /*last=*/true));
+  if (!spec.is_null()) RETURN_IF_ERROR(pre->AddComponent(spec, at, /*last=*/true, /*depth=*/0));
   return pre;
 }
 
-absl::Status PreTokenizer::AddComponent(const Json& spec, const JsonPath& at, bool last) {
+absl::Status PreTokenizer::AddComponent(const Json& spec, const JsonPath& at, bool last,
+                                        int depth) {
   if (byte_level_) {
     return at.Error("a ByteLevel pre-tokenizer must be the last one of the sequence");
   }
   ASSIGN_OR_RETURN(std::string type, GetType(spec, at));
   if (type == "Sequence") {
+    if (depth >= kMaxSequenceDepth) return SequenceTooDeep(at);
     const Json* list = FindField(spec, "pretokenizers");
     const JsonPath list_at = at.Key("pretokenizers");
     if (list == nullptr || !list->is_array()) return list_at.Error("expected an array");
     for (size_t i = 0; i < list->size(); ++i) {
-      RETURN_IF_ERROR(AddComponent((*list)[i], list_at.Index(i), last && i + 1 == list->size()));
+      RETURN_IF_ERROR(
+          AddComponent((*list)[i], list_at.Index(i), last && i + 1 == list->size(), depth + 1));
     }
     return absl::OkStatus();
   }

@@ -75,7 +75,8 @@ class PreTokenizer {
   };
 
   PreTokenizer() = default;
-  absl::Status AddComponent(const Json& spec, const JsonPath& at, bool last);
+  // `depth`: the Sequences `spec` is inside of (at most kMaxSequenceDepth).
+  absl::Status AddComponent(const Json& spec, const JsonPath& at, bool last, int depth);
   void ApplySplit(const Step& step, absl::string_view piece,
                   std::vector<absl::string_view>* out) const;
 

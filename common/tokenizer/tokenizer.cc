@@ -27,7 +27,7 @@ class TokenizerLoader {
 
   absl::Status Load(const Json& json) {
     if (!json.is_object()) return root_.Error("expected a JSON object");
-    RETURN_IF_ERROR(LoadNormalizer(Field(json, "normalizer"), root_.Key("normalizer")));
+    RETURN_IF_ERROR(LoadNormalizer(Field(json, "normalizer"), root_.Key("normalizer"), 0));
     ASSIGN_OR_RETURN(t_->pre_tokenizer_, PreTokenizer::FromJson(Field(json, "pre_tokenizer"),
                                                                 root_.Key("pre_tokenizer")));
     const Json* model = FindField(json, "model");
@@ -39,7 +39,8 @@ class TokenizerLoader {
     RETURN_IF_ERROR(LoadDecoder(Field(json, "decoder"), root_.Key("decoder")));
     RETURN_IF_ERROR(BuildIdTables());
     // The post-processor may name any token, so it is read once every id is known.
-    RETURN_IF_ERROR(LoadPostProcessor(Field(json, "post_processor"), root_.Key("post_processor")));
+    RETURN_IF_ERROR(
+        LoadPostProcessor(Field(json, "post_processor"), root_.Key("post_processor"), 0));
     return absl::OkStatus();
   }
 
@@ -50,7 +51,8 @@ class TokenizerLoader {
     return value == nullptr ? null_ : *value;
   }
 
-  absl::Status LoadNormalizer(const Json& spec, const JsonPath& at) {
+  // `depth`: the Sequences `spec` is inside of.
+  absl::Status LoadNormalizer(const Json& spec, const JsonPath& at, int depth) {
     if (spec.is_null()) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::string type, GetType(spec, at));
     if (type == "NFC") {
@@ -58,12 +60,13 @@ class TokenizerLoader {
       return absl::OkStatus();
     }
     if (type == "Sequence") {
+      if (depth >= kMaxSequenceDepth) return SequenceTooDeep(at);
       const Json* list = FindField(spec, "normalizers");
       if (list == nullptr || !list->is_array()) {
         return at.Key("normalizers").Error("expected an array");
       }
       for (size_t i = 0; i < list->size(); ++i) {
-        RETURN_IF_ERROR(LoadNormalizer((*list)[i], at.Key("normalizers").Index(i)));
+        RETURN_IF_ERROR(LoadNormalizer((*list)[i], at.Key("normalizers").Index(i), depth + 1));
       }
       return absl::OkStatus();
     }
@@ -191,7 +194,7 @@ class TokenizerLoader {
   absl::Status LoadDecoder(const Json& spec, const JsonPath& at) {
     bool byte_level = false;
     bool any = false;
-    RETURN_IF_ERROR(CollectDecoders(spec, at, &byte_level, &any));
+    RETURN_IF_ERROR(CollectDecoders(spec, at, 0, &byte_level, &any));
     if (!any) {
       t_->decoder_ = Tokenizer::DecoderKind::kJoinWithSpace;
     } else {
@@ -204,7 +207,8 @@ class TokenizerLoader {
     return absl::OkStatus();
   }
 
-  absl::Status CollectDecoders(const Json& spec, const JsonPath& at, bool* byte_level, bool* any) {
+  absl::Status CollectDecoders(const Json& spec, const JsonPath& at, int depth, bool* byte_level,
+                               bool* any) {
     if (spec.is_null()) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::string type, GetType(spec, at));
     *any = true;
@@ -214,12 +218,14 @@ class TokenizerLoader {
     }
     if (type == "Fuse") return absl::OkStatus();
     if (type == "Sequence") {
+      if (depth >= kMaxSequenceDepth) return SequenceTooDeep(at);
       const Json* list = FindField(spec, "decoders");
       if (list == nullptr || !list->is_array()) {
         return at.Key("decoders").Error("expected an array");
       }
       for (size_t i = 0; i < list->size(); ++i) {
-        RETURN_IF_ERROR(CollectDecoders((*list)[i], at.Key("decoders").Index(i), byte_level, any));
+        RETURN_IF_ERROR(
+            CollectDecoders((*list)[i], at.Key("decoders").Index(i), depth + 1, byte_level, any));
       }
       return absl::OkStatus();
     }
@@ -241,18 +247,19 @@ class TokenizerLoader {
     return GetTokenId((*pair)[1], at.Key(key).Index(1));
   }
 
-  absl::Status LoadPostProcessor(const Json& spec, const JsonPath& at) {
+  absl::Status LoadPostProcessor(const Json& spec, const JsonPath& at, int depth) {
     if (spec.is_null()) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::string type, GetType(spec, at));
     std::vector<int32_t> prefix, suffix;
     if (type == "ByteLevel") return absl::OkStatus();  // offsets only
     if (type == "Sequence") {
+      if (depth >= kMaxSequenceDepth) return SequenceTooDeep(at);
       const Json* list = FindField(spec, "processors");
       if (list == nullptr || !list->is_array()) {
         return at.Key("processors").Error("expected an array");
       }
       for (size_t i = 0; i < list->size(); ++i) {
-        RETURN_IF_ERROR(LoadPostProcessor((*list)[i], at.Key("processors").Index(i)));
+        RETURN_IF_ERROR(LoadPostProcessor((*list)[i], at.Key("processors").Index(i), depth + 1));
       }
       return absl::OkStatus();
     }

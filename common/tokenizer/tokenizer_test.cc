@@ -655,6 +655,53 @@ TEST(LoadErrorTest, MalformedContentNamesTheFileAndPath) {
   EXPECT_THAT(bad.status().message(), HasSubstr("parse error"));
 }
 
+// tokenizer.json text with `component` (e.g. "pre_tokenizer") replaced by `inner` wrapped in
+// `levels` Sequences of it (built as text: nlohmann's dump() recurses once per level).
+std::string NestedSequenceJson(const std::string& component, const std::string& list_key,
+                               const std::string& inner, int levels) {
+  Json json = TestBpeJson();
+  json[component] = "@NESTED@";
+  std::string text = json.dump();
+  std::string nested;
+  for (int i = 0; i < levels; ++i) {
+    absl::StrAppend(&nested, R"({"type": "Sequence", ")", list_key, R"(": [)");
+  }
+  nested += inner;
+  for (int i = 0; i < levels; ++i) nested += "]}";
+  const size_t at = text.find("\"@NESTED@\"");
+  EXPECT_NE(at, std::string::npos);
+  return text.replace(at, 10, nested);
+}
+
+// Each Sequence level is one recursive call while loading: deep nesting is refused with the path
+// instead of overflowing the stack (100000 levels crashed before the bound).
+TEST(LoadErrorTest, DeeplyNestedSequencesAreRefused) {
+  struct Case {
+    std::string component, list_key, inner;
+  };
+  for (const Case& c : {Case{"normalizer", "normalizers", R"({"type": "NFC"})"},
+                        Case{"pre_tokenizer", "pretokenizers",
+                             R"({"type": "ByteLevel", "add_prefix_space": false})"},
+                        Case{"post_processor", "processors", R"({"type": "ByteLevel"})"},
+                        Case{"decoder", "decoders", R"({"type": "ByteLevel"})"}}) {
+    SCOPED_TRACE(c.component);
+    auto ok = Tokenizer::FromJson(NestedSequenceJson(c.component, c.list_key, c.inner, 16),
+                                  "tokenizer.json");
+    ASSERT_TRUE(ok.ok()) << ok.status();
+    EXPECT_EQ((*ok)->Decode((*ok)->Encode("hello world")), "hello world");
+    for (int levels : {17, 100000}) {
+      auto deep = Tokenizer::FromJson(NestedSequenceJson(c.component, c.list_key, c.inner, levels),
+                                      "tokenizer.json");
+      ASSERT_FALSE(deep.ok());
+      EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
+      std::string path = c.component;
+      for (int i = 0; i < 16; ++i) absl::StrAppend(&path, ".", c.list_key, "[0]");
+      EXPECT_EQ(deep.status().message(),
+                absl::StrCat("tokenizer.json: ", path, ": Sequence nested deeper than 16 levels"));
+    }
+  }
+}
+
 TEST(LoadErrorTest, MissingFileIsNotFound) {
   auto missing = Tokenizer::FromFile("/nonexistent/dir/tokenizer.json");
   ASSERT_FALSE(missing.ok());

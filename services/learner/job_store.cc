@@ -262,6 +262,7 @@ absl::StatusOr<JobStatus> JobStore::Create(const std::string& name, const std::s
   job.set_total_steps(total_steps);
   job.set_spec_yaml(spec_yaml);
   RETURN_IF_ERROR(InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     RETURN_IF_ERROR(WriteStatus(db_, job, /*insert=*/true, request_id));
     JobEvent event;
     event.set_type(chord::v1::JOB_EVENT_STATE);
@@ -304,6 +305,7 @@ absl::Status JobStore::SetState(const std::string& job_id, JobState state,
                                 const std::string& reason) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     if (job.state() == state) return absl::OkStatus();
     if (!TransitionAllowed(job.state(), state)) {
@@ -334,6 +336,7 @@ absl::Status JobStore::RecordStep(const std::string& job_id, int64_t step,
                                   const std::map<std::string, double>& metrics) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     job.set_step(step);
     job.mutable_metrics()->clear();
@@ -353,6 +356,7 @@ absl::Status JobStore::RecordEval(const std::string& job_id, int64_t step,
                                   const std::map<std::string, double>& metrics) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     job.mutable_eval_metrics()->clear();
     for (const auto& [key, value] : metrics) (*job.mutable_eval_metrics())[key] = value;
@@ -372,6 +376,7 @@ absl::Status JobStore::RecordCheckpoint(const std::string& job_id, int64_t step,
                                         const std::vector<std::string>& kept) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     job.clear_checkpoints();
     for (const std::string& dir : kept) job.add_checkpoints(dir);
@@ -389,6 +394,7 @@ absl::Status JobStore::RecordCheckpoint(const std::string& job_id, int64_t step,
 absl::Status JobStore::AppendLog(const std::string& job_id, const std::string& message) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     JobEvent event;
     event.set_type(chord::v1::JOB_EVENT_LOG);
@@ -403,6 +409,7 @@ absl::Status JobStore::AppendLog(const std::string& job_id, const std::string& m
 absl::Status JobStore::SetOutputModel(const std::string& job_id, const std::string& path) {
   absl::MutexLock lock(&mu_);
   return InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
     ASSIGN_OR_RETURN(JobStatus job, GetLocked(job_id));
     job.set_output_model(path);
     return WriteStatus(db_, job, /*insert=*/false, "");

@@ -26,6 +26,9 @@ constexpr size_t kMaxExpressionBytes = 512;
 constexpr int kMaxDepth = 32;
 constexpr size_t kMaxNumbers = 64;
 constexpr size_t kMaxLiteralDigits = 18;
+// Deepest nesting of arrays and objects meta_json may have. nlohmann's parser is not recursive,
+// but it keeps every level in memory (about 180 bytes each: 1 MiB of "[" is 180 MB).
+constexpr int kMaxMetaDepth = 64;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -37,8 +40,9 @@ absl::Status ReadJsonInteger(const nlohmann::json& value, absl::string_view fiel
     return absl::OkStatus();
   }
   if (value.is_number_float()) {
-    double d = value.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 1e15) {
+    // The range first: converting a double outside int64_t's range (or NaN) is undefined.
+    const double d = value.get<double>();
+    if (std::abs(d) < 1e15 && d == std::trunc(d)) {
       *out = static_cast<int64_t>(d);
       return absl::OkStatus();
     }
@@ -46,10 +50,38 @@ absl::Status ReadJsonInteger(const nlohmann::json& value, absl::string_view fiel
   return absl::InvalidArgumentError(absl::StrCat(field, " must be an integer"));
 }
 
+// True when the arrays and objects of `json` nest at most `max_depth` levels (brackets inside
+// strings do not count). Malformed text is left for the parser to report.
+bool NestingWithin(absl::string_view json, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 // Fills `numbers` / `target` (when not yet set) from meta_json.
 absl::Status FromMeta(absl::string_view meta_json, std::optional<std::vector<int64_t>>* numbers,
                       std::optional<int64_t>* target) {
   if (TrimWhitespace(meta_json).empty()) return absl::OkStatus();
+  if (!NestingWithin(meta_json, kMaxMetaDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "meta_json: arrays and objects nested deeper than ", kMaxMetaDepth, " levels"));
+  }
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(meta_json.begin(), meta_json.end());

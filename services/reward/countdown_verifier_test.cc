@@ -116,5 +116,46 @@ TEST(CountdownVerifierTest, ValidateTaskNamesTheField) {
   EXPECT_TRUE(verifier.ValidateTask(input).ok());
 }
 
+// Floats outside int64_t's range were converted before the range check (undefined behaviour, a
+// failure under UBSan); they are refused like any other non-integer.
+TEST(CountdownVerifierTest, RefusesFloatsOutsideTheIntegerRange) {
+  CountdownVerifier verifier;
+  ScoreInput input;
+  for (const char* meta :
+       {R"({"numbers": [1e300], "target": 3})", R"({"numbers": [-1e19], "target": 3})",
+        R"({"numbers": [1, 2], "target": 9.3e18})", R"({"numbers": [1, 2], "target": 1e400})"}) {
+    SCOPED_TRACE(meta);
+    input.meta_json = meta;
+    const absl::Status status = verifier.ValidateTask(input);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message().substr(0, 10), "meta_json:");
+  }
+  input.meta_json = R"({"numbers": [3.0, 5, 7, 2], "target": 22.0})";
+  EXPECT_TRUE(verifier.ValidateTask(input).ok());
+}
+
+// meta_json's nesting is bounded with a clear error (not left to grow the parser's memory).
+TEST(CountdownVerifierTest, RefusesDeeplyNestedMeta) {
+  CountdownVerifier verifier;
+  ScoreInput input;
+  const std::string deep = R"({"numbers": [1, 2], "target": 3, "x": )" + std::string(100000, '[') +
+                           std::string(100000, ']') + "}";
+  input.meta_json = deep;
+  EXPECT_EQ(verifier.ValidateTask(input).message(),
+            "meta_json: arrays and objects nested deeper than 64 levels");
+  input.response = "1+2";
+  EXPECT_EQ(verifier.Score(input).score, 0.0);
+  // Brackets inside strings are text, and 64 levels are fine.
+  const std::string strings =
+      R"({"numbers": [1, 2], "target": 3, "x": ")" + std::string(1000, '[') + R"(\"["})";
+  input.meta_json = strings;
+  EXPECT_TRUE(verifier.ValidateTask(input).ok());
+  const std::string ok = R"({"numbers": [1, 2], "target": 3, "x": )" + std::string(63, '[') +
+                         std::string(63, ']') + "}";
+  input.meta_json = ok;
+  EXPECT_TRUE(verifier.ValidateTask(input).ok());
+  EXPECT_EQ(verifier.Score(input).score, 1.0);
+}
+
 }  // namespace
 }  // namespace chord::reward
