@@ -51,7 +51,8 @@ int Guarded() {
   });
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* s) { return *s == 1; }, &stage));
+    mu.Await(absl::Condition(
+        +[](int* s) { return *s == 1; }, &stage));
   }
   stepper.join();
   {

@@ -4,7 +4,6 @@
 #include <ostream>
 
 #include "CLI/CLI.hpp"
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files/file_io.h"
