@@ -18,27 +18,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files/file_io.h"
+#include "tests/support/child_process.h"
 
 namespace chord::process {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/chord_process_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using chord::testing::TempDir;
 
 std::string Which(const std::string& name) {
   for (const char* dir : {"/usr/bin/", "/bin/"}) {
