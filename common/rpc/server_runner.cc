@@ -1,5 +1,6 @@
 #include "common/rpc/server_runner.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <chrono>
@@ -171,6 +172,19 @@ int WaitForTerminationSignal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+TerminationWatcher::TerminationWatcher(std::function<void(int)> on_signal)
+    : thread_([this, on_signal = std::move(on_signal)] {
+        const int sig = WaitForTerminationSignal();
+        if (!stopping_) on_signal(sig);
+      }) {}
+
+TerminationWatcher::~TerminationWatcher() {
+  stopping_ = true;
+  // A signal sent to the thread itself is pending on it alone; its sigwait returns it.
+  pthread_kill(thread_.native_handle(), SIGHUP);
+  thread_.join();
 }
 
 }  // namespace chord::rpc

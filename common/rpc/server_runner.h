@@ -18,8 +18,11 @@
 //   int sig = chord::rpc::WaitForTerminationSignal();
 //   runner->Shutdown();
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -96,5 +99,21 @@ void BlockTerminationSignals();
 
 // Waits for SIGTERM, SIGINT or SIGHUP (blocked by BlockTerminationSignals) and returns its number.
 int WaitForTerminationSignal();
+
+// Runs on_signal(sig) on a thread of its own when SIGTERM, SIGINT or SIGHUP arrives (blocked by
+// BlockTerminationSignals). The destructor ends that thread, so it never outlives what on_signal
+// touches: declare the watcher after those objects. A signal that arrives while the destructor
+// runs is not passed to on_signal.
+class TerminationWatcher {
+ public:
+  explicit TerminationWatcher(std::function<void(int)> on_signal);
+  ~TerminationWatcher();
+  TerminationWatcher(const TerminationWatcher&) = delete;
+  TerminationWatcher& operator=(const TerminationWatcher&) = delete;
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 }  // namespace chord::rpc

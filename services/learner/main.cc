@@ -2,13 +2,13 @@
 // WORLD_SIZE). Rank 0 hosts the JobService and the WeightService and drives jobs; ranks > 0
 // follow rank 0's commands. Every rank serves health and /metrics.
 
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
+#include <c10/core/Device.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -102,12 +102,12 @@ absl::Status Run() {
       dist_options.world_size > 1 ? absl::StrCat("learner-", dist_options.rank) : "learner";
   ASSIGN_OR_RETURN(auto host, service::ServiceHost::Create(host_name));
   if (absl::GetFlag(FLAGS_torch_threads) > 0) {
-    torch::set_num_threads(absl::GetFlag(FLAGS_torch_threads));
+    at::set_num_threads(absl::GetFlag(FLAGS_torch_threads));
   }
   LearnerRankOptions rank_options;
   std::string device = absl::GetFlag(FLAGS_device);
   if (device == "cuda") {
-    rank_options.device = torch::Device(torch::kCUDA, dist_options.local_rank);
+    rank_options.device = c10::Device(c10::kCUDA, dist_options.local_rank);
     dist_options.backend = dist::Backend::kNccl;
   } else if (device != "cpu") {
     return absl::InvalidArgumentError(
@@ -131,32 +131,26 @@ absl::Status Run() {
     rpc::ServerOptions server_options = host->server_options();
     server_options.security.method_roles = JobServiceMethodRoles();
     ASSIGN_OR_RETURN(auto runner, rpc::ServerRunner::Start(server_options, {&job_service}));
-    // Shared with the detached signal thread, which may outlive this scope.
-    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::atomic<bool> done{false};
     absl::Status result;
-    std::thread follower([&] {
-      result = RunFollower(group.get(), rank.get());
-      *done = true;
-    });
-    // Signals are blocked in every thread; a helper thread handles them. All ranks are usually
-    // signalled together (chordctl down, a Kubernetes rollout): rank 0 then checkpoints the
-    // running job, which needs this rank, and sends SHUTDOWN. So a follower keeps following for
-    // up to --shutdown_grace_s before it exits on its own.
+    // Signals are blocked in every thread; the watcher's thread handles them. All ranks are
+    // usually signalled together (chordctl down, a Kubernetes rollout): rank 0 then checkpoints
+    // the running job, which needs this rank, and sends SHUTDOWN. So a follower keeps following
+    // for up to --shutdown_grace_s before it exits on its own.
     const absl::Duration grace = host->server_options().shutdown_grace;
     const int rank_index = dist_options.rank;
-    std::thread signals([done, rank_index, grace] {
-      int sig = rpc::WaitForTerminationSignal();
+    rpc::TerminationWatcher signals([&done, rank_index, grace](int sig) {
       spdlog::info("rank {}: signal {}: waiting up to {} for rank 0 to stop the group", rank_index,
                    sig, absl::FormatDuration(grace));
       absl::Time deadline = absl::Now() + grace;
-      while (!*done && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
-      if (*done) return;
+      while (!done && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+      if (done) return;
       spdlog::warn("rank {}: rank 0 did not stop the group within {}: exiting", rank_index,
                    absl::FormatDuration(grace));
       std::_Exit(0);
     });
-    signals.detach();
-    follower.join();
+    result = RunFollower(group.get(), rank.get());
+    done = true;
     runner->Shutdown();
     if (!result.ok()) {
       spdlog::error("rank {}: {}", dist_options.rank, result.ToString());
@@ -216,13 +210,16 @@ absl::Status Run() {
   server_options.security.method_roles.merge(weights::WeightServiceMethodRoles());
   ASSIGN_OR_RETURN(auto runner,
                    rpc::ServerRunner::Start(server_options, {&job_service, weight_service.get()}));
-  std::thread signals([&] {
-    int sig = rpc::WaitForTerminationSignal();
-    spdlog::info("signal {}: stopping (a running job is checkpointed and resumes on restart)", sig);
-    manager.Shutdown();
-  });
-  signals.detach();
-  absl::Status loop = manager.RunLoop();
+  absl::Status loop;
+  {
+    // Ends before `manager` does (the loop returned), so its thread never touches a dead manager.
+    rpc::TerminationWatcher signals([&manager](int sig) {
+      spdlog::info("signal {}: stopping (a running job is checkpointed and resumes on restart)",
+                   sig);
+      manager.Shutdown();
+    });
+    loop = manager.RunLoop();
+  }
   publisher->Close();
   runner->Shutdown();
   return loop;
