@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
 
+#include "absl/synchronization/notification.h"
 #include "chord/v1/reward.grpc.pb.h"
 #include "common/files/file_io.h"
 #include "common/metrics/metrics.h"
@@ -127,6 +131,32 @@ TEST(WaitForServingTest, TimesOutNamingTarget) {
   absl::Status status = WaitForServing(channel, "127.0.0.1:1", absl::Milliseconds(300));
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_NE(status.message().find("127.0.0.1:1"), absl::string_view::npos);
+}
+
+// The watcher runs its callback for a signal, and its destructor ends its thread when no signal
+// came (no thread is left waiting past the objects the callback touches). In a process of its own
+// (a death test): the other tests' gRPC threads do not block the signal.
+void WatchTwice() {
+  BlockTerminationSignals();
+  {
+    TerminationWatcher watcher([](int) { std::_Exit(2); });
+  }  // no signal: the destructor returns, the callback is not run
+  std::atomic<int> got{0};
+  absl::Notification called;
+  {
+    TerminationWatcher watcher([&](int sig) {
+      got = sig;
+      called.Notify();
+    });
+    if (kill(getpid(), SIGTERM) != 0) std::_Exit(3);
+    if (!called.WaitForNotificationWithTimeout(absl::Seconds(10))) std::_Exit(4);
+  }
+  std::_Exit(got.load() == SIGTERM ? 0 : 5);
+}
+
+TEST(TerminationWatcherDeathTest, CallsBackOnASignalAndStopsWithoutOne) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(WatchTwice(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
