@@ -11,6 +11,10 @@
 
 namespace chord::files {
 
+// "<what> <path>: <strerror(err)>" as NOT_FOUND (ENOENT), PERMISSION_DENIED (EACCES, EPERM) or
+// INTERNAL (any other errno: an I/O error, a full disk, too many open files).
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path, int err);
+
 // Reads a whole file. NOT_FOUND when it does not exist; the message names the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
