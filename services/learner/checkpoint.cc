@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/checksum/crc32c.h"
+#include "common/files/fault_injection.h"
 #include "common/files/file_io.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -29,13 +30,6 @@ namespace chord::learner {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
-  std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(message);
-  return absl::InternalError(message);
-}
 
 absl::Status FsError(absl::string_view what, const std::string& path, const std::error_code& ec) {
   return absl::InternalError(absl::StrCat(path, ": ", what, ": ", ec.message()));
@@ -47,22 +41,30 @@ struct FileDigest {
   uint32_t crc32c = 0;
 };
 absl::StatusOr<FileDigest> DigestFile(const std::string& path, bool sync) {
+  if (const int err = files::FaultFor(files::FileOp::kOpen, path)) {
+    return files::ErrnoStatus("cannot open", path, err);
+  }
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
-  if (sync && fsync(fd) != 0) {
-    const int err = errno;
+  if (fd < 0) return files::ErrnoStatus("cannot open", path, errno);
+  if (int err = sync ? files::FaultFor(files::FileOp::kSync, path) : 0;
+      sync && (err != 0 || fsync(fd) != 0)) {
+    if (err == 0) err = errno;
     close(fd);
-    return ErrnoError("cannot fsync", path, err);
+    return files::ErrnoStatus("cannot fsync", path, err);
   }
   FileDigest digest;
   std::vector<char> buf(1 << 20);
   while (true) {
-    const ssize_t n = read(fd, buf.data(), buf.size());
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (const int err = files::FaultFor(files::FileOp::kRead, path)) {
+      errno = err;
+      n = -1;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
       close(fd);
-      return ErrnoError("cannot read", path, err);
+      return files::ErrnoStatus("cannot read", path, err);
     }
     if (n == 0) break;
     digest.crc32c = checksum::Crc32c(buf.data(), static_cast<size_t>(n), digest.crc32c);
@@ -232,7 +234,8 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& dir) {
   };
   if (!fs::exists(path, ec)) return bad("missing: not a complete checkpoint");
   absl::StatusOr<std::string> text = files::ReadFile(path);
-  if (!text.ok()) return bad(text.status().message());
+  if (absl::IsNotFound(text.status())) return bad(text.status().message());
+  RETURN_IF_ERROR(text.status());  // could not read it: says nothing about the content
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(*text);
@@ -298,6 +301,8 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
     const std::string path = absl::StrCat(dir, "/", file.path);
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT && errno != ENOTDIR)
+        return files::ErrnoStatus("cannot stat", path, errno);
       return absl::DataLossError(absl::StrCat(path, ": listed in ", kManifestFile, " but missing (",
                                               std::strerror(errno), ")"));
     }
@@ -312,7 +317,9 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
   for (const ManifestEntry& file : manifest.files) {
     const std::string path = absl::StrCat(dir, "/", file.path);
     absl::StatusOr<FileDigest> digest = DigestFile(path, /*sync=*/false);
-    if (!digest.ok()) return absl::DataLossError(digest.status().message());
+    if (absl::IsNotFound(digest.status())) return absl::DataLossError(digest.status().message());
+    // Any other error says nothing about the content (an I/O error, too many open files).
+    RETURN_IF_ERROR(digest.status());
     if (digest->bytes != file.bytes) {
       return absl::DataLossError(absl::StrCat(path, ": changed size while being verified"));
     }
@@ -330,6 +337,8 @@ absl::StatusOr<std::string> FindLatestCheckpoint(const std::string& parent) {
   for (const auto& [step, path] : candidates) {
     absl::Status status = VerifyNamedCheckpoint(path, step);
     if (status.ok()) return path;
+    // A read error is not corruption: resuming from an older checkpoint would train steps twice.
+    if (!absl::IsDataLoss(status)) return status;
     spdlog::warn("skipping checkpoint {}: {}", path, status.ToString());
   }
   return absl::NotFoundError(
@@ -347,6 +356,12 @@ absl::Status PruneCheckpoints(const std::string& parent, int keep) {
       if (status.ok()) {
         ++kept;
         continue;
+      }
+      if (!absl::IsDataLoss(status)) {
+        // Not known to be corrupt, only not checked (a read error, too many open files): delete
+        // nothing this time; the next checkpoint prunes again.
+        spdlog::warn("not pruning {}: cannot verify {}: {}", parent, path, status.ToString());
+        return absl::OkStatus();
       }
       spdlog::warn("deleting invalid checkpoint {}: {}", path, status.ToString());
     }
@@ -475,18 +490,18 @@ absl::Status CheckpointWriter::Commit(int64_t step) {
       const std::string aside = absl::StrCat(parent, "/.", name, ".old-", getpid());
       fs::remove_all(aside, ec);
       if (rename(dir_.c_str(), aside.c_str()) != 0) {
-        return ErrnoError(absl::StrCat("cannot move aside to ", aside), dir_, errno);
+        return files::ErrnoStatus(absl::StrCat("cannot move aside to ", aside), dir_, errno);
       }
       if (rename(staging_.c_str(), dir_.c_str()) != 0) {
-        return ErrnoError(absl::StrCat("cannot rename ", staging_, " to"), dir_, errno);
+        return files::ErrnoStatus(absl::StrCat("cannot rename ", staging_, " to"), dir_, errno);
       }
       fs::remove_all(aside, ec);
       if (ec) spdlog::warn("cannot delete replaced checkpoint {}: {}", aside, ec.message());
     } else {
-      return ErrnoError(absl::StrCat("cannot exchange with ", staging_), dir_, errno);
+      return files::ErrnoStatus(absl::StrCat("cannot exchange with ", staging_), dir_, errno);
     }
   } else if (rename(staging_.c_str(), dir_.c_str()) != 0) {
-    return ErrnoError(absl::StrCat("cannot rename ", staging_, " to"), dir_, errno);
+    return files::ErrnoStatus(absl::StrCat("cannot rename ", staging_, " to"), dir_, errno);
   }
   committed_ = true;
   return files::SyncDirectory(parent);

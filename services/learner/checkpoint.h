@@ -92,11 +92,13 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& dir);
 
 // Checks a checkpoint completely: the manifest (ReadManifest), then every listed file's presence,
 // size and CRC-32C. DATA_LOSS naming the file ("<dir>/optimizer.pt: ...") for the first problem;
-// NOT_FOUND when `dir` does not exist. Reads every byte of the checkpoint.
+// NOT_FOUND when `dir` does not exist; the file's own error (INTERNAL, PERMISSION_DENIED) when a
+// file could not be read, which says nothing about its content. Reads every byte.
 absl::Status VerifyCheckpoint(const std::string& dir);
 
 // The newest "step-NNNNNNNN" folder in `parent` that verifies (full path). Corrupt or partial ones
 // are skipped with a warning in the log. NOT_FOUND when there is none (or `parent` is missing).
+// A checkpoint that cannot be read (an I/O error, not DATA_LOSS) is that error, not skipped.
 absl::StatusOr<std::string> FindLatestCheckpoint(const std::string& parent);
 
 // Keeps the newest `keep` (>= 1) checkpoints of `parent` that verify and deletes the other
@@ -104,7 +106,8 @@ absl::StatusOr<std::string> FindLatestCheckpoint(const std::string& parent);
 // folders (".step-NNNNNNNN.tmp-<pid>", ".step-NNNNNNNN.old-<pid>"). Nothing else in `parent` is
 // touched. Must not run while a checkpoint of `parent` is being written. INVALID_ARGUMENT for
 // keep < 1; INTERNAL naming the folder when a deletion fails. A missing `parent` is OK (nothing
-// to prune).
+// to prune). A checkpoint among the newest `keep` that cannot be read (not DATA_LOSS: an I/O
+// error) is not deleted: then nothing is deleted this time, with a warning in the log.
 absl::Status PruneCheckpoints(const std::string& parent, int keep);
 
 // Writes one checkpoint folder with the crash-safety protocol above:

@@ -7,13 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/checksum/crc32c.h"
+#include "common/files/fault_injection.h"
 #include "common/files/file_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -256,6 +259,30 @@ TEST(PruneCheckpointsTest, KeepsTheNewestValidOnesAndRemovesLeftovers) {
   EXPECT_EQ(Listing(tmp.path()),
             (std::vector<std::string>{"notes.txt", "step-00000008", "step-final"}));
   EXPECT_TRUE(VerifyCheckpoint(tmp.File("step-00000008")).ok());
+}
+
+// A read error while verifying is not corruption: pruning deletes nothing then, and the next
+// prune (the error gone) works as usual.
+TEST(PruneCheckpointsTest, AReadErrorIsNotCorruptionAndDeletesNothing) {
+  testing::TempDir tmp;
+  for (int step : {2, 4, 6}) {
+    ASSERT_TRUE(WriteFakeCheckpoint(tmp.File(CheckpointName(step)), step).ok());
+  }
+  const std::vector<std::string> all = {"step-00000002", "step-00000004", "step-00000006"};
+  for (files::FileOp op : {files::FileOp::kOpen, files::FileOp::kRead}) {
+    files::InjectFault(op, "step-00000006/model/model.safetensors", EIO);
+    absl::Status verify = VerifyCheckpoint(tmp.File("step-00000006"));
+    EXPECT_EQ(verify.code(), absl::StatusCode::kInternal) << verify;
+    EXPECT_THAT(std::string(verify.message()), HasSubstr("Input/output error"));
+    files::InjectFault(op, "step-00000006/model/model.safetensors", EIO);
+    ASSERT_TRUE(PruneCheckpoints(tmp.path(), 1).ok());
+    EXPECT_EQ(Listing(tmp.path()), all);
+  }
+  files::InjectFault(files::FileOp::kOpen, "step-00000004/MANIFEST.json", EMFILE);
+  EXPECT_EQ(ReadManifest(tmp.File("step-00000004")).status().code(), absl::StatusCode::kInternal);
+  files::ClearFaults();
+  ASSERT_TRUE(PruneCheckpoints(tmp.path(), 1).ok());
+  EXPECT_EQ(Listing(tmp.path()), (std::vector<std::string>{"step-00000006"}));
 }
 
 }  // namespace
