@@ -61,7 +61,7 @@ std::string NewJobId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   absl::Time now = absl::Now();
   return absl::StrCat("job-", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()), "-",
-                      absl::StrFormat("%04x", static_cast<unsigned>(rng() & 0xffff)));
+                      absl::StrFormat("%08x", static_cast<uint32_t>(rng())));
 }
 
 // RAII prepared statement.
@@ -141,7 +141,7 @@ absl::Status WriteStatus(sqlite3* db, const JobStatus& job, bool insert,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, IdGenerator ids) {
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
@@ -152,7 +152,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     return absl::UnavailableError(absl::StrCat("job store ", path, ": cannot open: ", message));
   }
   sqlite3_busy_timeout(db, 5000);
-  auto store = std::unique_ptr<JobStore>(new JobStore(db));
+  if (!ids) ids = NewJobId;
+  auto store = std::unique_ptr<JobStore>(new JobStore(db, std::move(ids)));
   absl::MutexLock lock(&store->mu_);
   // Checks the file is a database before anything writes to it.
   {
@@ -255,7 +256,8 @@ absl::StatusOr<JobStatus> JobStore::Create(const std::string& name, const std::s
     }
   }
   JobStatus job;
-  job.set_job_id(NewJobId());
+  ASSIGN_OR_RETURN(std::string job_id, NewIdLocked());
+  job.set_job_id(job_id);
   job.set_name(name);
   job.set_state(chord::v1::JOB_STATE_QUEUED);
   job.set_created_unix_ms(NowMs());
@@ -273,6 +275,21 @@ absl::StatusOr<JobStatus> JobStore::Create(const std::string& name, const std::s
   }));
   if (created != nullptr) *created = true;
   return job;
+}
+
+absl::StatusOr<std::string> JobStore::NewIdLocked() {
+  constexpr int kDraws = 16;
+  for (int draw = 0; draw < kDraws; ++draw) {
+    std::string id = ids_();
+    Statement find(db_, "SELECT 1 FROM jobs WHERE id = ?1");
+    RETURN_IF_ERROR(find.status());
+    find.BindText(1, id);
+    const int rc = find.Step();
+    if (rc == SQLITE_DONE) return id;
+    if (rc != SQLITE_ROW) return find.Error("look up a new job id");
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("no unused job id in ", kDraws, " draws; submit again"));
 }
 
 absl::StatusOr<JobStatus> JobStore::Get(const std::string& job_id) {

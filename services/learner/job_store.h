@@ -8,8 +8,10 @@
 // Records are the wire messages chord.v1.JobStatus and chord.v1.JobEvent (plain data, no gRPC).
 // Thread-safe: one connection guarded by a mutex; every mutation is one transaction.
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,9 +28,14 @@ inline constexpr int kListAllJobs = 1 << 20;
 
 class JobStore {
  public:
+  // Makes the id of a new job. The default: "job-<UTC time>-<32 random bits, hex>".
+  using IdGenerator = std::function<std::string()>;
+
   // Opens or creates the database at `path` (its directory must exist). DATA_LOSS when the file
-  // is not a Chord job store or is corrupt; the file is left untouched then.
-  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+  // is not a Chord job store or is corrupt; the file is left untouched then. `ids` (empty: the
+  // default) names new jobs; an id already in the store is drawn again.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path,
+                                                        IdGenerator ids = {});
 
   ~JobStore();
 
@@ -79,7 +86,10 @@ class JobStore {
                                                           int64_t from_sequence, int limit = 0);
 
  private:
-  explicit JobStore(sqlite3* db) : db_(db) {}
+  JobStore(sqlite3* db, IdGenerator ids) : ids_(std::move(ids)), db_(db) {}
+
+  // A fresh id no job in the store has.
+  absl::StatusOr<std::string> NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<chord::v1::JobEvent> AppendEventLocked(const std::string& job_id,
                                                         chord::v1::JobEvent event)
@@ -88,6 +98,7 @@ class JobStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const IdGenerator ids_;
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,6 +1,11 @@
 #include "services/learner/job_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
 
 #include "common/files/file_io.h"
 #include "tests/support/child_process.h"
@@ -43,6 +48,40 @@ TEST_F(JobStoreTest, CreateGetAndIdempotentSubmit) {
   auto missing = store->Get("job-nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find("job-nope"), absl::string_view::npos);
+}
+
+// Two jobs that draw the same id: the second draws again instead of failing with INTERNAL.
+TEST_F(JobStoreTest, AnIdAlreadyTakenIsDrawnAgain) {
+  std::vector<std::string> draws = {"job-a", "job-a", "job-a", "job-b"};
+  size_t next = 0;
+  auto store = JobStore::Open(dir_.File("ids.db"), [&] { return draws.at(next++); });
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto first = (*store)->Create("one", "name: one\n", "", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->job_id(), "job-a");
+  auto second = (*store)->Create("two", "name: two\n", "", 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->job_id(), "job-b");
+  EXPECT_EQ(next, 4u);
+  auto always = JobStore::Open(dir_.File("same.db"), [] { return std::string("job-same"); });
+  ASSERT_TRUE(always.ok());
+  ASSERT_TRUE((*always)->Create("one", "name: one\n", "", 1).ok());
+  EXPECT_EQ((*always)->Create("two", "name: two\n", "", 1).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ((*always)->List(kListAllJobs, chord::v1::JOB_STATE_UNSPECIFIED).value().size(), 1u);
+}
+
+// The default ids: time and 32 random bits, no two alike over many quick submits.
+TEST_F(JobStoreTest, DefaultIdsAreDistinct) {
+  auto store = OpenStore();
+  std::set<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    auto job = store->Create("j", "name: j\n", "", 1);
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_THAT(job->job_id(), ::testing::MatchesRegex("job-[0-9]{8}-[0-9]{6}-[0-9a-f]{8}"));
+    ids.insert(job->job_id());
+  }
+  EXPECT_EQ(ids.size(), 200u);
 }
 
 TEST_F(JobStoreTest, StateTransitionsAreCheckedAndIdempotent) {
