@@ -1,5 +1,6 @@
 #include "services/expert_buffer/fake_client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -133,6 +134,7 @@ absl::StatusOr<chord::v1::ReadTasksResponse> FakeExpertBufferClient::ReadTasks(
   response.set_total(static_cast<int64_t>(tasks.size()));
   int64_t end =
       request.limit() > 0 ? request.offset() + request.limit() : static_cast<int64_t>(tasks.size());
+  if (read_page_size_ > 0) end = std::min(end, request.offset() + read_page_size_);
   for (int64_t i = request.offset(); i < end && i < static_cast<int64_t>(tasks.size()); ++i) {
     *response.add_tasks() = tasks[static_cast<size_t>(i)];
   }

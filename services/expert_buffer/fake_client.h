@@ -10,11 +10,14 @@
 //    is the n records from there in order, wrapping around (epoch = how often it wrapped), and
 //    next_cursor is the offset after it. The same cursor gives the same batch, as with the service.
 //    A cursor that is not a number is FAILED_PRECONDITION; n < 1 is INVALID_ARGUMENT.
-//  - ReadTasks: records [offset, offset + limit) (limit 0: all).
+//  - ReadTasks: records [offset, offset + limit) (limit 0: all), at most read_page_size() of
+//    them per answer (0: no limit), as the service pages by bytes.
 //  - Every request is recorded (requests()), and failures().FailNext("SampleTasks", status)
 //    makes the next call of that method fail.
 // Thread-safe.
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,6 +42,10 @@ class FakeExpertBufferClient final : public ExpertBufferClient {
   // Holds `tasks` / `samples` under `name` (replacing a held dataset of that name).
   void AddTasks(const std::string& name, std::vector<chord::v1::Task> tasks);
   void AddExpert(const std::string& name, std::vector<chord::v1::ExpertSample> samples);
+
+  // Most tasks one ReadTasks answer holds (0: all that were asked for).
+  void set_read_page_size(int64_t n) { read_page_size_ = n; }
+  int64_t read_page_size() const { return read_page_size_; }
 
   rpc::ScriptedFailures& failures() { return failures_; }
   // Every call so far, in order.
@@ -66,6 +73,7 @@ class FakeExpertBufferClient final : public ExpertBufferClient {
   static absl::StatusOr<Window> Take(size_t size, const chord::v1::SampleRequest& request);
 
   rpc::ScriptedFailures failures_;
+  std::atomic<int64_t> read_page_size_{0};
   mutable absl::Mutex mu_;
   std::map<std::string, std::vector<chord::v1::Task>> tasks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<chord::v1::ExpertSample>> expert_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/grpc_status.h"
+#include "common/rpc/message_limits.h"
 #include "common/status/status_macros.h"
 
 namespace chord::expert_buffer {
@@ -76,8 +77,14 @@ absl::Status HandleReadTasks(ExpertBuffer& core, const chord::v1::ReadTasksReque
                              chord::v1::ReadTasksResponse* response) {
   ASSIGN_OR_RETURN(TaskSlice slice,
                    core.ReadTasks(request.dataset(), request.offset(), request.limit()));
-  response->mutable_tasks()->Reserve(static_cast<int>(slice.end - slice.begin));
-  for (int64_t i = slice.begin; i < slice.end; ++i) *response->add_tasks() = slice.dataset->task(i);
+  int64_t page_bytes = 0;
+  for (int64_t i = slice.begin; i < slice.end; ++i) {
+    const chord::v1::Task& task = slice.dataset->task(i);
+    const auto bytes = static_cast<int64_t>(task.ByteSizeLong());
+    if (i > slice.begin && page_bytes + bytes > rpc::kListPageBytes) break;
+    page_bytes += bytes;
+    *response->add_tasks() = task;
+  }
   response->set_total(slice.dataset->size());
   return absl::OkStatus();
 }

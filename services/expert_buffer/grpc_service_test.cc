@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/rpc/message_limits.h"
 #include "common/rpc/server_runner.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "services/expert_buffer/grpc_client.h"
@@ -157,6 +158,39 @@ TEST_F(GrpcServiceTest, LoadSampleReadAndStats) {
   ASSERT_TRUE(stats.ok());
   ASSERT_EQ(stats->datasets_size(), 1);
   EXPECT_EQ(stats->datasets(0).num_records(), 3);
+}
+
+// A dataset larger than one message is read in pages of about rpc::kListPageBytes.
+TEST_F(GrpcServiceTest, ReadTasksAnswersInPagesOfBoundedSize) {
+  std::string text;
+  const std::string long_question(1 << 20, 'q');  // ten tasks of 1 MiB: about 2.5 pages
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&text, "{\"question\":\"", long_question, i, "\",\"answer\":", i, "}\n");
+  }
+  ASSERT_TRUE(client_->LoadDataset(Load("big", chord::v1::DATASET_KIND_TASKS, text)).ok());
+  std::vector<std::string> answers;
+  int pages = 0;
+  int64_t offset = 0;
+  while (offset < 10) {
+    chord::v1::ReadTasksRequest read;
+    read.set_dataset("big");
+    read.set_offset(offset);
+    auto page = client_->ReadTasks(read);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_GT(page->tasks_size(), 0) << "offset " << offset;
+    EXPECT_EQ(page->total(), 10);
+    int64_t bytes = 0;
+    for (const auto& task : page->tasks()) {
+      bytes += static_cast<int64_t>(task.ByteSizeLong());
+      answers.push_back(task.answer());
+    }
+    EXPECT_LE(bytes, rpc::kListPageBytes) << "offset " << offset;
+    offset += page->tasks_size();
+    ++pages;
+  }
+  EXPECT_EQ(pages, 4);  // 3 + 3 + 3 + 1 tasks of a little over 1 MiB each
+  ASSERT_EQ(answers.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(answers[static_cast<size_t>(i)], absl::StrCat(i));
 }
 
 TEST_F(GrpcServiceTest, MalformedRequestsAreInvalidArgumentNamingTheField) {

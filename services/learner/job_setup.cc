@@ -63,11 +63,27 @@ absl::StatusOr<PreparedJob> PrepareJob(const JobSpec& spec, const ServiceDefault
   RETURN_IF_ERROR(Annotate(load(spec.expert, chord::v1::DATASET_KIND_EXPERT), "datasets.expert"));
   RETURN_IF_ERROR(Annotate(load(spec.eval, chord::v1::DATASET_KIND_TASKS), "datasets.eval"));
   if (!spec.eval.path.empty()) {
-    chord::v1::ReadTasksRequest request;
-    request.set_dataset(spec.eval.name);
-    request.set_limit(spec.evaluation.max_samples);
-    ASSIGN_OR_RETURN(chord::v1::ReadTasksResponse response, expert_buffer.ReadTasks(request));
-    job.eval_tasks.assign(response.tasks().begin(), response.tasks().end());
+    // The expert buffer answers in pages (rpc::kListPageBytes): read on until max_samples tasks
+    // (0: all of them) have come.
+    const int64_t wanted = spec.evaluation.max_samples;
+    int64_t offset = 0;
+    while (true) {
+      chord::v1::ReadTasksRequest request;
+      request.set_dataset(spec.eval.name);
+      request.set_offset(offset);
+      if (wanted > 0) request.set_limit(wanted - offset);
+      ASSIGN_OR_RETURN(chord::v1::ReadTasksResponse response, expert_buffer.ReadTasks(request));
+      job.eval_tasks.insert(job.eval_tasks.end(), response.tasks().begin(), response.tasks().end());
+      offset += response.tasks_size();
+      const int64_t end = wanted > 0 ? std::min(wanted, response.total()) : response.total();
+      if (offset >= end) break;
+      if (response.tasks_size() == 0) {
+        return absl::InternalError(
+            absl::StrCat("datasets.eval: the expert buffer returned no tasks "
+                         "at offset ",
+                         offset, " of ", response.total()));
+      }
+    }
   }
   return job;
 }

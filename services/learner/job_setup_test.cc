@@ -6,6 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "services/learner/driver_testbed.h"
 
 namespace chord::learner {
@@ -62,6 +66,33 @@ TEST(JobSetupTest, LoadsEveryDatasetAndReadsTheEvalTasks) {
   auto logs = bed.Events(job->job_id(), chord::v1::JOB_EVENT_LOG);
   ASSERT_EQ(logs.size(), 3u);
   EXPECT_EQ(logs[0].message(), "dataset tasks: 20 records from /data/tasks.jsonl");
+}
+
+// The expert buffer answers ReadTasks in pages; the eval set is read on until it is complete.
+TEST(JobSetupTest, ReadsTheEvalTasksPageByPage) {
+  for (const auto& [max_samples, want, offsets] :
+       std::vector<std::tuple<int, size_t, std::vector<int64_t>>>{{0, 5u, {0, 2, 4}},
+                                                                  {3, 3u, {0, 2}}}) {
+    DriverTestbed bed;
+    bed.expert_buffer().set_read_page_size(2);
+    auto spec =
+        bed.Spec(2, "{repeat_times: 4}", absl::StrCat("eval: {max_samples: ", max_samples, "}\n"));
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    auto job = bed.store().Create("test", "name: test\n", "", 2);
+    ASSERT_TRUE(job.ok());
+    JobLog log(&bed.store(), job->job_id(), nullptr);
+    auto prepared = PrepareJob(*spec, bed.Defaults(), bed.Factory(), log);
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    ASSERT_EQ(prepared->eval_tasks.size(), want) << "max_samples " << max_samples;
+    for (size_t i = 0; i < want; ++i) {
+      EXPECT_EQ(prepared->eval_tasks[i].id(), absl::StrCat("eval:", i + 1)) << i;
+    }
+    std::vector<int64_t> seen;
+    for (const auto& call : bed.expert_buffer().calls("ReadTasks")) {
+      seen.push_back(call.read.offset());
+    }
+    EXPECT_EQ(seen, offsets) << "max_samples " << max_samples;
+  }
 }
 
 TEST(JobSetupTest, AnUnknownVerifierOrAMissingDatasetIsNamed) {
