@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -283,6 +284,37 @@ TEST(PruneCheckpointsTest, AReadErrorIsNotCorruptionAndDeletesNothing) {
   files::ClearFaults();
   ASSERT_TRUE(PruneCheckpoints(tmp.path(), 1).ok());
   EXPECT_EQ(Listing(tmp.path()), (std::vector<std::string>{"step-00000006"}));
+}
+
+// Disk faults while a checkpoint is written (a full disk, a failing fsync, a failing rename):
+// the write fails naming the error, and the previous checkpoint stays the newest valid one.
+TEST(CheckpointDiskFaultTest, AFailedWriteKeepsThePreviousCheckpoint) {
+  testing::TempDir tmp;
+  ASSERT_TRUE(WriteFakeCheckpoint(tmp.File("step-00000002"), 2).ok());
+  struct Fault {
+    files::FileOp op;
+    const char* path_part;
+    int err;
+  };
+  for (const Fault& fault : std::vector<Fault>{
+           {files::FileOp::kWrite, "trainer_state.json", ENOSPC},
+           {files::FileOp::kSync, "model/model.safetensors", EIO},
+           {files::FileOp::kSync, "MANIFEST.json", EIO},
+           {files::FileOp::kRename, "MANIFEST.json", ENOSPC},
+       }) {
+    files::InjectFault(fault.op, fault.path_part, fault.err);
+    absl::Status written = WriteFakeCheckpoint(tmp.File("step-00000004"), 4);
+    files::ClearFaults();
+    EXPECT_FALSE(written.ok()) << fault.path_part;
+    EXPECT_THAT(std::string(written.message()), HasSubstr(std::strerror(fault.err)))
+        << fault.path_part;
+    auto latest = FindLatestCheckpoint(tmp.path());
+    ASSERT_TRUE(latest.ok()) << latest.status();
+    EXPECT_EQ(*latest, tmp.File("step-00000002")) << fault.path_part;
+    EXPECT_EQ(Listing(tmp.path()), (std::vector<std::string>{"step-00000002"})) << fault.path_part;
+  }
+  ASSERT_TRUE(WriteFakeCheckpoint(tmp.File("step-00000004"), 4).ok());  // the disk is back
+  EXPECT_EQ(*FindLatestCheckpoint(tmp.path()), tmp.File("step-00000004"));
 }
 
 }  // namespace
