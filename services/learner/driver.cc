@@ -23,6 +23,7 @@
 #include "services/learner/evaluator.h"
 #include "services/learner/expert_rows.h"
 #include "services/learner/metrics.h"
+#include "services/learner/outage.h"
 #include "services/learner/rollout_pool.h"
 #include "services/learner/rollout_source.h"
 #include "services/learner/seed_streams.h"
@@ -127,6 +128,7 @@ class JobRunner {
   std::unique_ptr<RolloutSource> rollouts_;
   std::unique_ptr<ExpertRowSampler> expert_rows_;
   std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<OutageWaiter> outages_;
 
   // Progress (what a checkpoint saves).
   int64_t step_ = 0;
@@ -153,6 +155,8 @@ absl::Status JobRunner::Setup() {
   ASSIGN_OR_RETURN(tokenizer_, tokenizer::Tokenizer::FromFile(spec_.model + "/tokenizer.json"));
   ASSIGN_OR_RETURN(chat_format_, tokenizer::DetectChatFormat(spec_.model));
 
+  outages_ = std::make_unique<OutageWaiter>(
+      JobOutageOptions(spec_.services.outage_timeout_s, &log_, control_, ctx_.metrics));
   RolloutPoolOptions pool_options;
   pool_options.call_timeout = absl::Seconds(spec_.services.generation_timeout_s);
   pool_ = std::make_unique<RolloutPool>(prepared_.clients.rollout_workers, pool_options);
@@ -162,7 +166,7 @@ absl::Status JobRunner::Setup() {
                                         prepared_.clients.reward.get(), pool_.get());
   evaluator_ = std::make_unique<Evaluator>(&spec_, std::move(prepared_.eval_tasks),
                                            prepared_.clients.reward.get(), pool_.get(),
-                                           ctx_.trainer, ctx_.heartbeat_interval);
+                                           ctx_.trainer, ctx_.heartbeat_interval, outages_.get());
   return absl::OkStatus();
 }
 
@@ -293,7 +297,18 @@ absl::Status JobRunner::TrainOneStep(int64_t step) {
   // with the same data after a resume.
   std::string expert_cursor = expert_cursor_;
   if (expert_count > 0) {
-    ASSIGN_OR_RETURN(auto expert_rows, expert_rows_->Sample(expert_count, &expert_cursor));
+    std::vector<algorithm::TrainingRow> expert_rows;
+    RETURN_IF_ERROR(ctx_.trainer->HeartbeatWhile(
+        ctx_.heartbeat_interval,
+        [&] {
+          return outages_->Run("expert_samples", [&]() -> absl::Status {
+            std::string cursor = expert_cursor_;  // every attempt from the step's cursor
+            ASSIGN_OR_RETURN(expert_rows, expert_rows_->Sample(expert_count, &cursor));
+            expert_cursor = cursor;
+            return absl::OkStatus();
+          });
+        },
+        nullptr));
     for (auto& row : expert_rows) rows.push_back(std::move(row));
   }
   RETURN_IF_ERROR(CheckCancelled());
@@ -339,6 +354,7 @@ absl::Status JobRunner::RunSteps() {
   options.versions = versions_;
   options.published_version = weight_version_;
   options.heartbeat_interval = ctx_.heartbeat_interval;
+  options.outages = outages_.get();
   rollouts_ = RolloutSource::Create(options, gatherer_.get(), pool_.get(), ctx_.trainer);
   while (step_ < spec_.steps) {
     RETURN_IF_ERROR(CheckCancelled());

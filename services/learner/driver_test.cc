@@ -18,6 +18,7 @@ namespace chord::learner {
 namespace {
 
 using testbed::DriverTestbed;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 
 // One task of 4 rollouts and 4 expert rows per step.
@@ -151,6 +152,7 @@ TEST(DriverTest, WorkersFailingEveryAttemptFailTheJobNamingTheError) {
   DriverTestbed bed;
   auto spec = bed.Spec(2, kChordPhi);
   ASSERT_TRUE(spec.ok());
+  spec->services.outage_timeout_s = 0;  // no waiting: the first outage fails the job
   for (int i = 0; i < 2; ++i) {
     bed.worker(i).failures().FailNext("Generate", absl::UnavailableError("worker down"), 100);
   }
@@ -165,6 +167,72 @@ TEST(DriverTest, WorkersFailingEveryAttemptFailTheJobNamingTheError) {
   auto logs = bed.Events(job_id, chord::v1::JOB_EVENT_LOG);
   ASSERT_FALSE(logs.empty());
   EXPECT_THAT(logs.back().message(), HasSubstr("failed at step 0: UNAVAILABLE"));
+}
+
+// The reward service is away for the first evaluation, the expert buffer for a sampling of tasks
+// and one of expert rows: the job waits them out (logging it) and trains every step once, on the
+// same data as without the outages.
+TEST(DriverTest, AnOutageOfADependencyIsWaitedOut) {
+  DriverTestbed plain;
+  auto plain_spec = plain.Spec(2, kChordPhi);
+  ASSERT_TRUE(plain_spec.ok());
+  JobControl plain_control;
+  auto plain_outcome = plain.Run(*plain_spec, &plain_control);
+  ASSERT_TRUE(plain_outcome.ok());
+  ASSERT_EQ(plain_outcome->state, chord::v1::JOB_STATE_SUCCEEDED) << plain_outcome->reason;
+
+  DriverTestbed bed;
+  auto spec = bed.Spec(2, kChordPhi);
+  ASSERT_TRUE(spec.ok());
+  bed.reward().failures().FailNext("Score", absl::UnavailableError("reward restarting"), 2);
+  bed.expert_buffer().failures().FailNext("SampleTasks", absl::UnavailableError("restarting"), 1);
+  bed.expert_buffer().failures().FailNext("SampleExpert", absl::DeadlineExceededError("no answer"),
+                                          1);
+  JobControl control;
+  std::string job_id;
+  auto outcome = bed.Run(*spec, &control, &job_id);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->state, chord::v1::JOB_STATE_SUCCEEDED) << outcome->reason;
+  std::vector<std::string> lines;
+  for (const auto& event : bed.Events(job_id, chord::v1::JOB_EVENT_LOG)) {
+    lines.push_back(event.message());
+  }
+  EXPECT_THAT(lines, Contains(HasSubstr("waiting for evaluation (up to 10m, "
+                                        "services.outage_timeout_s): UNAVAILABLE: reward "
+                                        "restarting")));
+  EXPECT_THAT(lines, Contains(HasSubstr("evaluation is back after")));
+  EXPECT_THAT(lines, Contains(HasSubstr("waiting for rollouts (up to 10m, "
+                                        "services.outage_timeout_s): UNAVAILABLE: restarting")));
+  EXPECT_THAT(lines, Contains(HasSubstr("rollouts is back after")));
+  EXPECT_THAT(lines, Contains(HasSubstr("waiting for expert_samples")));
+  EXPECT_THAT(lines, Contains(HasSubstr("expert_samples is back after")));
+  // The same steps on the same rows as the run without outages.
+  ASSERT_EQ(bed.trainer().steps().size(), plain.trainer().steps().size());
+  for (size_t i = 0; i < bed.trainer().steps().size(); ++i) {
+    const auto& a = bed.trainer().steps()[i];
+    const auto& b = plain.trainer().steps()[i];
+    ASSERT_EQ(a.rows.size(), b.rows.size()) << "step " << i;
+    for (size_t r = 0; r < a.rows.size(); ++r) {
+      EXPECT_EQ(a.rows[r].prompt_ids, b.rows[r].prompt_ids) << "step " << i << " row " << r;
+      EXPECT_EQ(a.rows[r].response_ids, b.rows[r].response_ids) << "step " << i << " row " << r;
+      EXPECT_EQ(a.rows[r].is_expert, b.rows[r].is_expert) << "step " << i << " row " << r;
+    }
+  }
+}
+
+// An outage longer than services.outage_timeout_s fails the job, saying how long it waited.
+TEST(DriverTest, AnOutageLongerThanTheLimitFailsTheJob) {
+  DriverTestbed bed;
+  auto spec = bed.Spec(1, kChordPhi);
+  ASSERT_TRUE(spec.ok());
+  spec->services.outage_timeout_s = 1.5;
+  bed.expert_buffer().failures().FailNext("SampleTasks", absl::UnavailableError("down"), 1000);
+  JobControl control;
+  auto outcome = bed.Run(*spec, &control);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->state, chord::v1::JOB_STATE_FAILED);
+  EXPECT_THAT(outcome->reason, HasSubstr("down (gave up after waiting 1.5s"));
+  EXPECT_THAT(outcome->reason, HasSubstr("for rollouts, services.outage_timeout_s = 1.5)"));
 }
 
 TEST(DriverTest, AsyncJobTrainsWithinItsStalenessBound) {

@@ -7,6 +7,23 @@
 
 namespace chord::learner {
 
+absl::Status Evaluator::GenerateAndScore(const std::vector<chord::v1::Prompt>& prompts,
+                                         const chord::v1::SamplingParams& sampling,
+                                         int64_t weight_version, chord::v1::ScoreResponse* scores,
+                                         double* tokens) {
+  ASSIGN_OR_RETURN(auto completions, pool_->Generate(prompts, sampling, 1, weight_version));
+  chord::v1::ScoreRequest items;
+  items.set_think_format_penalty(spec_->think_format_penalty);
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    const chord::v1::Task& task = tasks_[i];
+    const chord::v1::Completion& c = completions[i].front();
+    *tokens += c.token_ids_size();
+    AddScoreItem(task, task.id(), c.text(), spec_->verifier, &items);
+  }
+  ASSIGN_OR_RETURN(*scores, reward_->Score(items));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EvalResult> Evaluator::Run(int64_t weight_version) {
   absl::Time start = absl::Now();
   std::vector<chord::v1::Prompt> prompts;
@@ -22,17 +39,10 @@ absl::StatusOr<EvalResult> Evaluator::Run(int64_t weight_version) {
   RETURN_IF_ERROR(trainer_->HeartbeatWhile(
       heartbeat_interval_,
       [&]() -> absl::Status {
-        ASSIGN_OR_RETURN(auto completions, pool_->Generate(prompts, sampling, 1, weight_version));
-        chord::v1::ScoreRequest items;
-        items.set_think_format_penalty(spec_->think_format_penalty);
-        for (size_t i = 0; i < tasks_.size(); ++i) {
-          const chord::v1::Task& task = tasks_[i];
-          const chord::v1::Completion& c = completions[i].front();
-          tokens += c.token_ids_size();
-          AddScoreItem(task, task.id(), c.text(), spec_->verifier, &items);
-        }
-        ASSIGN_OR_RETURN(scores, reward_->Score(items));
-        return absl::OkStatus();
+        return WaitOutOutages(outages_, "evaluation", [&]() -> absl::Status {
+          tokens = 0;
+          return GenerateAndScore(prompts, sampling, weight_version, &scores, &tokens);
+        });
       },
       [this] { pool_->Cancel(); }));
   EvalResult result;

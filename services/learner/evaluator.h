@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "chord/v1/common.pb.h"
 #include "services/learner/job_spec.h"
+#include "services/learner/outage.h"
 #include "services/learner/rollout_pool.h"
 #include "services/learner/trainer.h"
 #include "services/reward/client.h"
@@ -28,15 +29,18 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  // None of the pointers owned; all must outlive the evaluator.
+  // None of the pointers owned; all must outlive the evaluator. `outages` (may be null) waits out
+  // outages of the workers and the reward service (call "evaluation").
   Evaluator(const JobSpec* spec, std::vector<chord::v1::Task> tasks, reward::RewardClient* reward,
-            RolloutPool* pool, Trainer* trainer, absl::Duration heartbeat_interval)
+            RolloutPool* pool, Trainer* trainer, absl::Duration heartbeat_interval,
+            const OutageWaiter* outages = nullptr)
       : spec_(spec),
         tasks_(std::move(tasks)),
         reward_(reward),
         pool_(pool),
         trainer_(trainer),
-        heartbeat_interval_(heartbeat_interval) {}
+        heartbeat_interval_(heartbeat_interval),
+        outages_(outages) {}
 
   // False when the job has no eval tasks (Run must not be called then).
   bool enabled() const { return !tasks_.empty(); }
@@ -46,12 +50,18 @@ class Evaluator {
   absl::StatusOr<EvalResult> Run(int64_t weight_version);
 
  private:
+  // One attempt: generation on the workers, then scores.
+  absl::Status GenerateAndScore(const std::vector<chord::v1::Prompt>& prompts,
+                                const chord::v1::SamplingParams& sampling, int64_t weight_version,
+                                chord::v1::ScoreResponse* scores, double* tokens);
+
   const JobSpec* spec_;
   std::vector<chord::v1::Task> tasks_;
   reward::RewardClient* reward_;
   RolloutPool* pool_;
   Trainer* trainer_;
   absl::Duration heartbeat_interval_;
+  const OutageWaiter* outages_;
 };
 
 }  // namespace chord::learner

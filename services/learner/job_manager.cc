@@ -8,6 +8,7 @@
 #include "common/status/status_macros.h"
 #include "services/learner/job_spec.h"
 #include "services/learner/metrics.h"
+#include "services/learner/outage.h"
 #include "spdlog/spdlog.h"
 
 namespace chord::learner {
@@ -41,12 +42,17 @@ JobManager::JobManager(JobManagerOptions options, DriverContext context, ClientF
 JobOutcome JobManager::RunOne(const JobStatus& job, const JobSpec& spec, JobControl* control) {
   JobLog log(context_.store, job.job_id(), context_.on_event);
   // Loading the datasets may take minutes for big ones: the other ranks get heartbeats meanwhile.
+  // An expert buffer or reward service that is away is waited for (services.outage_timeout_s).
   absl::StatusOr<PreparedJob> prepared = absl::UnknownError("not prepared");
+  const OutageWaiter outages(
+      JobOutageOptions(spec.services.outage_timeout_s, &log, control, context_.metrics));
   absl::Status status = context_.trainer->HeartbeatWhile(
       context_.heartbeat_interval,
       [&] {
-        prepared = PrepareJob(spec, options_.defaults, clients_, log);
-        return prepared.status();
+        return outages.Run("datasets", [&] {
+          prepared = PrepareJob(spec, options_.defaults, clients_, log);
+          return prepared.status();
+        });
       },
       nullptr);
   if (!status.ok()) return PreparationFailed(status, *control, log);

@@ -126,6 +126,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   services.Read("rollout_workers", &spec.services.rollout_workers);
   services.Read("generation_timeout_s", &spec.services.generation_timeout_s);
   services.Read("call_timeout_s", &spec.services.call_timeout_s);
+  services.Read("outage_timeout_s", &spec.services.outage_timeout_s);
   services.Finish();
   root.Finish();
 
@@ -159,6 +160,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
     problem("services.generation_timeout_s", "must be > 0");
   }
   if (!(spec.services.call_timeout_s > 0)) problem("services.call_timeout_s", "must be > 0");
+  if (!(spec.services.outage_timeout_s >= 0)) {
+    problem("services.outage_timeout_s", "must be >= 0");
+  }
 
   algorithm::ResolveJobDefaults(spec.sampling.max_new_tokens, &spec.algorithm);
   for (const std::string& p : algorithm::Validate(spec.algorithm, "algorithm.")) {

@@ -50,6 +50,9 @@ struct ServicesSpec {
   double generation_timeout_s = 300.0;
   // Deadline of other service calls (sampling, scoring).
   double call_timeout_s = 60.0;
+  // Longest outage of a dependency (the expert buffer, the reward service, every rollout worker)
+  // the job waits out before it fails (outage.h); 0: fail at the first UNAVAILABLE.
+  double outage_timeout_s = 600.0;
 };
 
 // Largest max_staleness a spec may ask for: async generation keeps up to max_staleness + 1 batches

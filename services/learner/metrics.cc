@@ -48,6 +48,16 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& registry)
                    .Help("Generation shares re-sent to another rollout worker after a failure")
                    .Register(registry)
                    .Add({})),
+      dependency_waiting_(
+          prometheus::BuildGauge()
+              .Name("chord_learner_dependency_waiting")
+              .Help("1 while a job's call waits out an outage of a service it needs")
+              .Register(registry)),
+      dependency_outages_(
+          prometheus::BuildCounter()
+              .Name("chord_learner_dependency_outages_total")
+              .Help("Outages of a service that a job's call waited out or gave up on")
+              .Register(registry)),
       weight_version_(prometheus::BuildGauge()
                           .Name("chord_learner_weight_version")
                           .Help("Latest weight version published to rollout workers")
@@ -73,6 +83,15 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& registry)
                              .Help("Checkpoint attempts by result (ok, error)")
                              .Register(registry)
                              .Add({{"result", "error"}})) {}
+
+void LearnerMetrics::RecordOutageStart(const std::string& call) {
+  dependency_waiting_.Add({{"call", call}}).Set(1);
+  dependency_outages_.Add({{"call", call}}).Increment();
+}
+
+void LearnerMetrics::RecordOutageEnd(const std::string& call) {
+  dependency_waiting_.Add({{"call", call}}).Set(0);
+}
 
 void LearnerMetrics::RecordStep(const std::string& job_id,
                                 const std::map<std::string, double>& metrics) {

@@ -28,6 +28,11 @@ class LearnerMetrics {
   // Number of jobs in `state` (JOB_STATE_* name without the prefix, lower case).
   void SetJobCount(const std::string& state, int64_t count);
   void RecordResends(int64_t n);
+  // An outage of a dependency that a job's `call` waits out (outage.h):
+  // chord_learner_dependency_waiting{call} is 1 from start to end and
+  // chord_learner_dependency_outages_total{call} counts the starts.
+  void RecordOutageStart(const std::string& call);
+  void RecordOutageEnd(const std::string& call);
   void SetWeightVersion(int64_t version);
 
  private:
@@ -38,6 +43,8 @@ class LearnerMetrics {
   prometheus::Family<prometheus::Histogram>& phase_seconds_;
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Counter& resends_;
+  prometheus::Family<prometheus::Gauge>& dependency_waiting_;
+  prometheus::Family<prometheus::Counter>& dependency_outages_;
   prometheus::Gauge& weight_version_;
   prometheus::Counter& trained_tokens_;
   prometheus::Counter& generated_tokens_;

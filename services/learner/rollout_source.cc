@@ -24,7 +24,11 @@ class SyncRolloutSource final : public RolloutSource {
     RETURN_IF_ERROR(trainer_->HeartbeatWhile(
         options_.heartbeat_interval,
         [&] {
-          batch = gatherer_->Gather(step, cursor, options_.versions.MinVersionFor(step, 0));
+          absl::Status gathered = WaitOutOutages(options_.outages, "rollouts", [&] {
+            batch = gatherer_->Gather(step, cursor, options_.versions.MinVersionFor(step, 0));
+            return batch.status();
+          });
+          if (!gathered.ok()) batch = gathered;  // annotated with the wait
           return absl::OkStatus();
         },
         [this] { pool_->Cancel(); }));
@@ -103,7 +107,18 @@ class AsyncRolloutSource final : public RolloutSource {
         }
         if (stop_) return;
       }
-      absl::StatusOr<RolloutBatch> batch = gatherer_->Gather(step, cursor, min_version);
+      absl::StatusOr<RolloutBatch> batch = absl::UnknownError("not gathered");
+      absl::Status gathered = WaitOutOutages(
+          options_.outages, "rollouts",
+          [&] {
+            batch = gatherer_->Gather(step, cursor, min_version);
+            return batch.status();
+          },
+          [this] {
+            absl::MutexLock lock(&mu_);
+            return stop_;
+          });
+      if (!gathered.ok()) batch = gathered;
       if (batch.ok()) cursor = batch->tasks_cursor_after;
       const bool failed = !batch.ok();
       absl::MutexLock lock(&mu_);

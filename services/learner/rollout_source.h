@@ -34,6 +34,7 @@
 #include "services/expert_buffer/client.h"
 #include "services/learner/batch_builder.h"
 #include "services/learner/job_spec.h"
+#include "services/learner/outage.h"
 #include "services/learner/rollout_pool.h"
 #include "services/learner/stage_plan.h"
 #include "services/learner/trainer.h"
@@ -112,6 +113,9 @@ class RolloutSource {
     int64_t published_version = 0;
     // Heartbeats to the other ranks while a step waits for its batch.
     absl::Duration heartbeat_interval = absl::Seconds(10);
+    // Waits out outages of the expert buffer, the workers and the reward service while gathering
+    // (outage.h; call "rollouts"); null: an outage fails the batch at once. Not owned.
+    const OutageWaiter* outages = nullptr;
   };
 
   // `gatherer`, `pool` and `trainer` are not owned and must outlive the source. kAsync starts the
