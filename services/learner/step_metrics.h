@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "common/algorithm/train_step.h"
+#include "common/algorithm/step_metrics.h"
 #include "services/learner/batch_builder.h"
 #include "services/learner/rollout_source.h"
 

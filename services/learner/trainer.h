@@ -22,7 +22,7 @@
 #include "absl/time/time.h"
 #include "common/algorithm/loss_config.h"
 #include "common/algorithm/micro_batch.h"
-#include "common/algorithm/train_step.h"
+#include "common/algorithm/step_metrics.h"
 #include "services/learner/checkpoint.h"
 
 namespace chord::learner {
