@@ -2,8 +2,9 @@
 // chord-reward, two chord-rollout-workers and chord-learner on a temp state directory (the tiny
 // model from `init-model`, a small arithmetic dataset from `datasets make`); then chordctl runs as
 // a process: submit a tiny job and watch it to SUCCEEDED, get/list/logs show it, a queued job and
-// a running job are cancelled, an invalid spec lists its problems (exit 2), unknown jobs and
-// missing files exit 3, `eval` scores the job's output model, and `chordctl down` stops every pid.
+// a running job are cancelled, a job cancelled after a checkpoint is resumed (`resume --watch`)
+// and continues after it, an invalid spec lists its problems (exit 2), unknown jobs and missing
+// files exit 3, `eval` scores the job's output model, and `chordctl down` stops every pid.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -98,6 +100,11 @@ std::string SummaryField(const std::string& summary, const std::string& key) {
     if (absl::ConsumePrefix(&line, key + " ")) return Trimmed(std::string(line));
   }
   return "";
+}
+
+bool IsEnded(const nlohmann::json& job) {
+  const std::string state = job.value("state", "");
+  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
 }
 
 TEST_F(ChordctlJobsTest, JobsEndToEnd) {
@@ -276,6 +283,81 @@ TEST_F(ChordctlJobsTest, JobsEndToEnd) {
   run = Chordctl("watch " + queued);
   EXPECT_EQ(run.exit_code, 4) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "was cancelled: not needed")) << run.output;
+
+  // A running job cancelled after a checkpoint, then resumed: it continues after the checkpoint
+  // (the steps before it are not trained again) and succeeds; a succeeded job is not resumed.
+  std::string resumable_spec = WriteSpec("resumable",
+                                         "steps: 30\ntrain_batch_size: 8\nsave_interval: 2\n"
+                                         "algorithm: {variant: chord-phi, repeat_times: 4}\n");
+  run = Chordctl("submit " + resumable_spec);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string resumable = Trimmed(run.output);
+  deadline = absl::Now() + absl::Seconds(120);
+  nlohmann::json paused;
+  do {
+    paused = GetJson(resumable);
+    if (!paused["checkpoints"].empty() || IsEnded(paused)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (absl::Now() < deadline);
+  ASSERT_EQ(paused["state"], "RUNNING") << paused.dump();
+  ASSERT_FALSE(paused["checkpoints"].empty()) << paused.dump();
+  run = Chordctl("cancel " + resumable + " --reason 'operator pause'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = Chordctl("watch " + resumable);
+  ASSERT_EQ(run.exit_code, 4) << run.output;
+  paused = GetJson(resumable);
+  ASSERT_EQ(paused["state"], "CANCELLED") << paused.dump();
+  const std::string checkpoint = paused["checkpoints"].back().get<std::string>();
+  int64_t checkpoint_step = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(checkpoint.substr(checkpoint.rfind("step-") + 5), &checkpoint_step))
+      << checkpoint;
+  ASSERT_LT(checkpoint_step, 30);
+
+  run = Chordctl("resume " + resumable + " --reason 'carry on' --watch", absl::Seconds(240));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StartsWith(run.output, "job " + resumable +
+                                               " QUEUED (resume 1): it continues from its newest "
+                                               "checkpoint (" +
+                                               checkpoint + ") when the learner runs it\n"))
+      << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "\nstate QUEUED: resumed by request: carry on\n"))
+      << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, absl::StrCat("log: resumed from ", checkpoint,
+                                                         " at step ", checkpoint_step, " of 30")))
+      << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "job " + resumable + " SUCCEEDED in ")) << run.output;
+  // --watch starts at the resume: the cancel before it is not shown again.
+  EXPECT_FALSE(absl::StrContains(run.output, "CANCELLED")) << run.output;
+  nlohmann::json finished = GetJson(resumable);
+  EXPECT_EQ(finished["state"], "SUCCEEDED") << finished.dump();
+  EXPECT_EQ(finished["step"], 30);
+  EXPECT_EQ(finished["resume_count"], 1);
+  EXPECT_EQ(finished["reason"], "");
+  run = Chordctl("get " + resumable);
+  EXPECT_EQ(SummaryField(run.output, "resumes"), "1") << run.output;
+  // After the resume the steps run from the checkpoint's on, each once.
+  run = Chordctl("logs --json " + resumable);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  bool after_resume = false;
+  std::vector<int64_t> resumed_steps;
+  for (absl::string_view line : absl::StrSplit(run.output, '\n', absl::SkipEmpty())) {
+    nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(event.is_discarded()) << line;
+    if (event["type"] == "STATE" && event["message"] == "resumed by request: carry on") {
+      after_resume = true;
+    } else if (after_resume && event["type"] == "STEP") {
+      resumed_steps.push_back(event["step"].get<int64_t>());
+    }
+  }
+  std::vector<int64_t> expected_steps;
+  for (int64_t step = checkpoint_step + 1; step <= 30; ++step) expected_steps.push_back(step);
+  EXPECT_EQ(resumed_steps, expected_steps);
+  run = Chordctl("resume " + resumable);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "is JOB_STATE_SUCCEEDED: only a FAILED or CANCELLED"))
+      << run.output;
+  run = Chordctl("resume no-such-job");
+  EXPECT_EQ(run.exit_code, 3) << run.output;
 
   // Errors: an invalid spec lists every problem (exit 2); unknown job and missing file exit 3.
   std::string invalid = dir_.File("invalid.yaml");

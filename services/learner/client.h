@@ -52,6 +52,10 @@ class JobClient {
       const chord::v1::ListJobsRequest& request) = 0;
   virtual absl::StatusOr<chord::v1::JobStatus> Cancel(
       const chord::v1::CancelJobRequest& request) = 0;
+  // A FAILED or CANCELLED job back in the queue (it continues from its newest checkpoint); a
+  // QUEUED or RUNNING job as it is; FAILED_PRECONDITION for a SUCCEEDED job.
+  virtual absl::StatusOr<chord::v1::JobStatus> Resume(
+      const chord::v1::ResumeJobRequest& request) = 0;
 
   // Calls `on_event` with the job's events from request.from_sequence on, in sequence order, each
   // once, until the job has ended and every event was delivered (OK), `on_event` returns false

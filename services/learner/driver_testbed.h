@@ -130,17 +130,22 @@ class DriverTestbed {
   // of worker `i` fail with UNAVAILABLE.
   void FailRollouts(int i, int times) { failing_rollouts_[static_cast<size_t>(i)]->store(times); }
 
-  // A job spec over the testbed's datasets; `extra` YAML lines are appended (later keys of the
-  // same section must not repeat a section: give whole sections).
+  // A job spec over the testbed's datasets, as YAML (what JobManager::Submit takes); `extra` YAML
+  // lines are appended (later keys of the same section must not repeat a section: give whole
+  // sections).
+  std::string SpecYaml(int steps, const std::string& algorithm,
+                       const std::string& extra = "") const {
+    return absl::StrCat(
+        "name: test\nmodel: ", model_dir_, "\nsteps: ", steps,
+        "\ntrain_batch_size: 8\nverifier: arithmetic\n",
+        "datasets:\n  tasks: {path: /data/tasks.jsonl}\n", "  expert: {path: /data/expert.jsonl}\n",
+        "  eval: {path: /data/eval.jsonl}\n", "algorithm: ", algorithm, "\n", extra);
+  }
+
+  // SpecYaml parsed.
   absl::StatusOr<JobSpec> Spec(int steps, const std::string& algorithm,
                                const std::string& extra = "") const {
-    return ParseJobSpec(
-        absl::StrCat("name: test\nmodel: ", model_dir_, "\nsteps: ", steps,
-                     "\ntrain_batch_size: 8\nverifier: arithmetic\n",
-                     "datasets:\n  tasks: {path: /data/tasks.jsonl}\n",
-                     "  expert: {path: /data/expert.jsonl}\n", "  eval: {path: /data/eval.jsonl}\n",
-                     "algorithm: ", algorithm, "\n", extra),
-        "test.yaml");
+    return ParseJobSpec(SpecYaml(steps, algorithm, extra), "test.yaml");
   }
 
   ServiceDefaults Defaults() const {

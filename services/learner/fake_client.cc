@@ -29,6 +29,7 @@ void FakeJobClient::Record(Job& job, chord::v1::JobEvent event) {
     job.status.set_step(event.step());
     for (const auto& [name, value] : event.metrics()) (*job.status.mutable_metrics())[name] = value;
   }
+  if (event.type() == chord::v1::JOB_EVENT_CHECKPOINT) job.status.add_checkpoints(event.message());
   job.events.push_back(std::move(event));
 }
 
@@ -125,6 +126,37 @@ absl::StatusOr<chord::v1::JobStatus> FakeJobClient::Cancel(
     event.set_type(chord::v1::JOB_EVENT_STATE);
     event.set_state(chord::v1::JOB_STATE_CANCELLED);
     event.set_message(reason);
+    Record(job, std::move(event));
+  }
+  return job.status;
+}
+
+absl::StatusOr<chord::v1::JobStatus> FakeJobClient::Resume(
+    const chord::v1::ResumeJobRequest& request) {
+  RETURN_IF_ERROR(failures_.Take("Resume"));
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(request.job_id());
+  if (it == jobs_.end()) return UnknownJob("Resume", request.job_id());
+  Job& job = it->second;
+  const chord::v1::JobState state = job.status.state();
+  if (state == chord::v1::JOB_STATE_SUCCEEDED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("Resume: job ", request.job_id(), " is ", chord::v1::JobState_Name(state),
+                     ": only a FAILED or CANCELLED job can be resumed (submit a new job to train "
+                     "further)"));
+  }
+  if (state == chord::v1::JOB_STATE_FAILED || state == chord::v1::JOB_STATE_CANCELLED) {
+    job.status.set_state(chord::v1::JOB_STATE_QUEUED);
+    job.status.clear_reason();
+    job.status.set_finished_unix_ms(0);
+    job.status.set_resume_count(job.status.resume_count() + 1);
+    chord::v1::JobEvent event;
+    event.set_type(chord::v1::JOB_EVENT_STATE);
+    event.set_state(chord::v1::JOB_STATE_QUEUED);
+    event.set_step(job.status.step());
+    event.set_message(request.reason().empty()
+                          ? std::string("resumed by request")
+                          : absl::StrCat("resumed by request: ", request.reason()));
     Record(job, std::move(event));
   }
   return job.status;

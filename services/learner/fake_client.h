@@ -6,10 +6,14 @@
 //  - Submit makes a QUEUED job "job-<n>" (the same non-empty request_id returns the same job) and
 //    records a STATE event; Get / List (newest first, filtered by state, at most `limit`) / Cancel
 //    answer as the JobService does, NOT_FOUND "Get: job <id> not found" for an unknown id.
-//  - The test drives a job with AppendEvent (STEP events also set the job's step and metrics) and
+//  - The test drives a job with AppendEvent (STEP events also set the job's step and metrics,
+//    CHECKPOINT events add their message, the directory, to its checkpoints) and
 //    SetState (which records a STATE event). Watch delivers the stored events from
 //    from_sequence on, then the new ones, until the job is SUCCEEDED, FAILED or CANCELLED and
 //    every event was delivered, `on_event` returns false, or idle_stop passes.
+//  - Resume puts a FAILED or CANCELLED job back to QUEUED (reason cleared, resume_count + 1, a
+//    STATE event "resumed by request[: <reason>]"), returns a QUEUED or RUNNING one as it is, and
+//    is FAILED_PRECONDITION for a SUCCEEDED one, as the JobService.
 //  - failures().FailNext("Get", status) makes the next call of that method fail.
 // Thread-safe.
 
@@ -41,6 +45,7 @@ class FakeJobClient final : public JobClient {
   absl::StatusOr<chord::v1::ListJobsResponse> List(
       const chord::v1::ListJobsRequest& request) override;
   absl::StatusOr<chord::v1::JobStatus> Cancel(const chord::v1::CancelJobRequest& request) override;
+  absl::StatusOr<chord::v1::JobStatus> Resume(const chord::v1::ResumeJobRequest& request) override;
   absl::Status Watch(const chord::v1::WatchJobRequest& request, const WatchOptions& options,
                      const std::function<bool(const chord::v1::JobEvent&)>& on_event) override;
 

@@ -97,5 +97,41 @@ TEST(FakeJobClientTest, WatchStreamsStoredThenLiveEventsToTheEnd) {
   EXPECT_EQ(sequences, (std::vector<int64_t>{2}));
 }
 
+TEST(FakeJobClientTest, ResumeQueuesAFailedOrCancelledJobAsTheJobServiceDoes) {
+  FakeJobClient fake;
+  auto job = fake.Submit(Submit(""));
+  ASSERT_TRUE(job.ok());
+  const std::string id = job->job_id();
+  chord::v1::JobEvent checkpoint;
+  checkpoint.set_type(chord::v1::JOB_EVENT_CHECKPOINT);
+  checkpoint.set_step(2);
+  checkpoint.set_message("/s/step-2");
+  ASSERT_TRUE(fake.AppendEvent(id, checkpoint).ok());
+  ASSERT_TRUE(fake.SetState(id, chord::v1::JOB_STATE_FAILED, "boom").ok());
+
+  chord::v1::ResumeJobRequest resume;
+  resume.set_job_id(id);
+  resume.set_reason("fixed");
+  auto resumed = fake.Resume(resume);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state(), chord::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(resumed->reason(), "");
+  EXPECT_EQ(resumed->resume_count(), 1);
+  ASSERT_EQ(resumed->checkpoints_size(), 1);
+  EXPECT_EQ(resumed->checkpoints(0), "/s/step-2");
+  // Idempotent while queued.
+  EXPECT_EQ(fake.Resume(resume)->resume_count(), 1);
+
+  ASSERT_TRUE(fake.SetState(id, chord::v1::JOB_STATE_SUCCEEDED).ok());
+  absl::Status refused = fake.Resume(resume).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(),
+            "Resume: job " + id +
+                " is JOB_STATE_SUCCEEDED: only a FAILED or CANCELLED job can be resumed (submit a "
+                "new job to train further)");
+  resume.set_job_id("job-404");
+  EXPECT_EQ(fake.Resume(resume).status().message(), "Resume: job job-404 not found");
+}
+
 }  // namespace
 }  // namespace chord::learner

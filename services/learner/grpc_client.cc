@@ -63,6 +63,16 @@ absl::StatusOr<chord::v1::JobStatus> GrpcJobClient::Cancel(
   return response;
 }
 
+absl::StatusOr<chord::v1::JobStatus> GrpcJobClient::Resume(
+    const chord::v1::ResumeJobRequest& request) {
+  chord::v1::JobStatus response;
+  absl::Status status = rpc::CallWithRetry(options_, "Resume", [&](grpc::ClientContext* ctx) {
+    return stub_->Resume(ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::Status GrpcJobClient::WatchOnce(
     const std::string& job_id, int64_t from_sequence, absl::Duration idle_stop,
     const std::function<bool(const chord::v1::JobEvent&)>& on_event, int64_t* last_sequence,

@@ -30,6 +30,7 @@ class GrpcJobClient final : public JobClient {
   absl::StatusOr<chord::v1::ListJobsResponse> List(
       const chord::v1::ListJobsRequest& request) override;
   absl::StatusOr<chord::v1::JobStatus> Cancel(const chord::v1::CancelJobRequest& request) override;
+  absl::StatusOr<chord::v1::JobStatus> Resume(const chord::v1::ResumeJobRequest& request) override;
   absl::Status Watch(const chord::v1::WatchJobRequest& request, const WatchOptions& options,
                      const std::function<bool(const chord::v1::JobEvent&)>& on_event) override;
 

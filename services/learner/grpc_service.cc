@@ -72,6 +72,20 @@ grpc::Status JobServiceImpl::Cancel(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
+grpc::Status JobServiceImpl::Resume(grpc::ServerContext* /*context*/,
+                                    const chord::v1::ResumeJobRequest* request,
+                                    chord::v1::JobStatus* response) {
+  if (grpc::Status admit = Admit(); !admit.ok()) return admit;
+  if (request->job_id().empty()) return InvalidArgument("job_id: required");
+  if (request->reason().size() > kMaxResumeReasonBytes) {
+    return InvalidArgument(absl::StrCat("reason: longer than ", kMaxResumeReasonBytes));
+  }
+  auto job = manager_->Resume(request->job_id(), request->reason());
+  if (!job.ok()) return rpc::ToGrpcStatus(job.status());
+  *response = *job;
+  return grpc::Status::OK;
+}
+
 grpc::Status JobServiceImpl::Watch(grpc::ServerContext* context,
                                    const chord::v1::WatchJobRequest* request,
                                    grpc::ServerWriter<chord::v1::JobEvent>* writer) {

@@ -26,6 +26,8 @@ class JobServiceImpl final : public chord::v1::JobService::Service {
                     chord::v1::ListJobsResponse* response) override;
   grpc::Status Cancel(grpc::ServerContext* context, const chord::v1::CancelJobRequest* request,
                       chord::v1::JobStatus* response) override;
+  grpc::Status Resume(grpc::ServerContext* context, const chord::v1::ResumeJobRequest* request,
+                      chord::v1::JobStatus* response) override;
   grpc::Status Watch(grpc::ServerContext* context, const chord::v1::WatchJobRequest* request,
                      grpc::ServerWriter<chord::v1::JobEvent>* writer) override;
 
@@ -38,7 +40,7 @@ class JobServiceImpl final : public chord::v1::JobService::Service {
 };
 
 // Roles of the JobService's methods for the token check (common/rpc/security.h): every method
-// is a user method (chordctl submits, watches and cancels jobs with the user token).
+// is a user method (chordctl submits, watches, cancels and resumes jobs with the user token).
 inline rpc::MethodRoles JobServiceMethodRoles() {
   return {{std::string("/") + chord::v1::JobService::service_full_name() + "/", rpc::Role::kUser}};
 }

@@ -163,6 +163,28 @@ absl::StatusOr<JobStatus> JobManager::Cancel(const std::string& job_id, const st
   return context_.store->Get(job_id);
 }
 
+absl::StatusOr<JobStatus> JobManager::Resume(const std::string& job_id, const std::string& reason) {
+  ASSIGN_OR_RETURN(JobStatus job, context_.store->Get(job_id));
+  if (job.state() == chord::v1::JOB_STATE_FAILED || job.state() == chord::v1::JOB_STATE_CANCELLED) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(job.spec_yaml(), job.name());
+    if (!spec.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job_id,
+          " cannot be resumed: its stored spec no longer parses: ", spec.status().message()));
+    }
+    RETURN_IF_ERROR(Annotate(CheckAllowed(*spec), absl::StrCat("job ", job_id)));
+  }
+  ASSIGN_OR_RETURN(JobStatus resumed, context_.store->Resume(job_id, reason));
+  if (resumed.resume_count() == job.resume_count()) return resumed;  // was queued or running
+  spdlog::info("job {} ({}) resumed by request (resume {}): {}", job_id, resumed.name(),
+               resumed.resume_count(), reason.empty() ? "no reason given" : reason);
+  UpdateJobCounts();
+  NotifyEvents();
+  absl::MutexLock lock(&mu_);
+  wake_runner_.SignalAll();
+  return resumed;
+}
+
 absl::Status JobManager::Watch(const std::string& job_id, int64_t from_sequence,
                                const std::function<bool(const chord::v1::JobEvent&)>& emit,
                                const std::function<bool()>& stopped) {

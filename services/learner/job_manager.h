@@ -46,6 +46,14 @@ class JobManager {
   // A queued job becomes CANCELLED at once; a running one is stopped at the next phase boundary
   // (in-flight generation is aborted) and becomes CANCELLED. A finished job is returned unchanged.
   absl::StatusOr<chord::v1::JobStatus> Cancel(const std::string& job_id, const std::string& reason);
+  // A FAILED or CANCELLED job becomes QUEUED again (JobStore::Resume) and the runner is woken: it
+  // runs like any queued job, and the driver continues it from its newest valid checkpoint (from
+  // step 1 without one). The admission checks of Submit apply again first (this learner's model
+  // roots and service-override policy may differ from the submitting one's): PERMISSION_DENIED as
+  // in Submit, FAILED_PRECONDITION when the stored spec no longer parses. A QUEUED or RUNNING job
+  // is returned as it is; a SUCCEEDED one is FAILED_PRECONDITION; NOT_FOUND for an unknown id.
+  // Not limited by max_queued_jobs (it re-queues a job that was admitted before).
+  absl::StatusOr<chord::v1::JobStatus> Resume(const std::string& job_id, const std::string& reason);
   // Calls `emit` with the job's events from `from_sequence` on, waiting for new ones, until the job
   // has ended and every event was sent (OK), `emit` returns false or `stopped` returns true
   // (CANCELLED), or the manager shuts down (UNAVAILABLE). RESOURCE_EXHAUSTED at once while

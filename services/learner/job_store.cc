@@ -349,6 +349,42 @@ absl::Status JobStore::SetState(const std::string& job_id, JobState state,
   });
 }
 
+absl::StatusOr<JobStatus> JobStore::Resume(const std::string& job_id, const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  JobStatus job;
+  RETURN_IF_ERROR(InTransaction(db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // held by the caller for the whole transaction
+    ASSIGN_OR_RETURN(job, GetLocked(job_id));
+    switch (job.state()) {
+      case chord::v1::JOB_STATE_FAILED:
+      case chord::v1::JOB_STATE_CANCELLED:
+        break;
+      case chord::v1::JOB_STATE_SUCCEEDED:
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job ", job_id, " is ", chord::v1::JobState_Name(job.state()),
+            ": only a FAILED or CANCELLED job can be resumed (submit a new job to train further)"));
+      default:
+        return absl::OkStatus();  // queued or running already
+    }
+    const int64_t now = NowMs();
+    job.set_state(chord::v1::JOB_STATE_QUEUED);
+    job.clear_reason();
+    job.set_finished_unix_ms(0);
+    job.set_resume_count(job.resume_count() + 1);
+    RETURN_IF_ERROR(WriteStatus(db_, job, /*insert=*/false, ""));
+    JobEvent event;
+    event.set_type(chord::v1::JOB_EVENT_STATE);
+    event.set_state(job.state());
+    event.set_step(job.step());
+    event.set_total_steps(job.total_steps());
+    event.set_message(reason.empty() ? std::string(kResumedByRequest)
+                                     : absl::StrCat(kResumedByRequest, ": ", reason));
+    event.set_unix_ms(now);
+    return AppendEventLocked(job_id, event).status();
+  }));
+  return job;
+}
+
 absl::Status JobStore::RecordStep(const std::string& job_id, int64_t step,
                                   const std::map<std::string, double>& metrics) {
   absl::MutexLock lock(&mu_);

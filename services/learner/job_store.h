@@ -26,6 +26,9 @@ namespace chord::learner {
 // The `limit` of List that lists every job (more than any store holds).
 inline constexpr int kListAllJobs = 1 << 20;
 
+// The start of the message of the STATE event that JobStore::Resume appends.
+inline constexpr char kResumedByRequest[] = "resumed by request";
+
 class JobStore {
  public:
   // Makes the id of a new job. The default: "job-<UTC time>-<32 random bits, hex>".
@@ -56,10 +59,19 @@ class JobStore {
 
   // Moves a job to `state` and appends a STATE event. Allowed: QUEUED -> RUNNING | CANCELLED |
   // FAILED; RUNNING -> SUCCEEDED | FAILED | CANCELLED | QUEUED (re-queued for resume after a
-  // restart). Anything else is FAILED_PRECONDITION (a finished job never changes). Setting the
-  // current state again is a no-op returning OK (idempotent).
+  // restart). Anything else is FAILED_PRECONDITION (a finished job never changes here; Resume
+  // below re-queues a failed or cancelled one). Setting the current state again is a no-op
+  // returning OK (idempotent).
   absl::Status SetState(const std::string& job_id, chord::v1::JobState state,
                         const std::string& reason);
+
+  // The only way out of FAILED and CANCELLED: the job becomes QUEUED again, its reason and
+  // finished time are cleared, resume_count grows by one and a STATE event "resumed by request:
+  // <reason>" ("resumed by request" for an empty `reason`) is appended, atomically; the earlier
+  // STATE events keep the failure's reason. Returns the job after the call. A QUEUED or RUNNING
+  // job is returned unchanged (idempotent); a SUCCEEDED one is FAILED_PRECONDITION naming its
+  // state; NOT_FOUND for an unknown id.
+  absl::StatusOr<chord::v1::JobStatus> Resume(const std::string& job_id, const std::string& reason);
 
   // Records a completed training step: updates the job's step and latest metrics and appends a
   // STEP event, atomically.

@@ -102,6 +102,87 @@ TEST_F(JobStoreTest, StateTransitionsAreCheckedAndIdempotent) {
   EXPECT_NE(reopen.message().find("JOB_STATE_CANCELLED"), absl::string_view::npos);
 }
 
+TEST_F(JobStoreTest, FailedAndCancelledJobsLeaveTheirStateOnlyThroughResume) {
+  auto store = OpenStore();
+  const std::string failed = store->Create("f", "", "", 5)->job_id();
+  ASSERT_TRUE(store->SetState(failed, chord::v1::JOB_STATE_RUNNING, "").ok());
+  ASSERT_TRUE(store->RecordStep(failed, 3, {{"loss", 1.0}}).ok());
+  ASSERT_TRUE(store->SetState(failed, chord::v1::JOB_STATE_FAILED, "reward: unavailable").ok());
+  // SetState keeps refusing every way out of FAILED.
+  for (auto state : {chord::v1::JOB_STATE_QUEUED, chord::v1::JOB_STATE_RUNNING,
+                     chord::v1::JOB_STATE_SUCCEEDED, chord::v1::JOB_STATE_CANCELLED}) {
+    EXPECT_EQ(store->SetState(failed, state, "").code(), absl::StatusCode::kFailedPrecondition)
+        << chord::v1::JobState_Name(state);
+  }
+  const int64_t started = store->Get(failed)->started_unix_ms();
+
+  auto resumed = store->Resume(failed, "reward service is back");
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state(), chord::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(resumed->reason(), "");
+  EXPECT_EQ(resumed->finished_unix_ms(), 0);
+  EXPECT_EQ(resumed->started_unix_ms(), started);
+  EXPECT_EQ(resumed->step(), 3);
+  EXPECT_EQ(resumed->resume_count(), 1);
+  // What Resume returned is what the store holds.
+  EXPECT_EQ(store->Get(failed)->SerializeAsString(), resumed->SerializeAsString());
+  // The failure stays in the history, followed by the resume.
+  auto events = store->Events(failed, 0);
+  ASSERT_TRUE(events.ok());
+  ASSERT_GE(events->size(), 2u);
+  const JobEvent& failure = (*events)[events->size() - 2];
+  EXPECT_EQ(failure.state(), chord::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failure.message(), "reward: unavailable");
+  const JobEvent& resume = events->back();
+  EXPECT_EQ(resume.type(), chord::v1::JOB_EVENT_STATE);
+  EXPECT_EQ(resume.state(), chord::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(resume.step(), 3);
+  EXPECT_EQ(resume.message(), "resumed by request: reward service is back");
+
+  // Idempotent: a queued (or running) job is returned as it is, with no event.
+  const size_t count = events->size();
+  auto again = store->Resume(failed, "twice");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), resumed->SerializeAsString());
+  ASSERT_TRUE(store->SetState(failed, chord::v1::JOB_STATE_RUNNING, "").ok());
+  auto running = store->Resume(failed, "");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state(), chord::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(running->resume_count(), 1);
+  EXPECT_EQ(store->Events(failed, 0)->size(), count + 1);  // only the RUNNING event
+  // The resumed job ends as any job, and may be resumed again.
+  ASSERT_TRUE(store->SetState(failed, chord::v1::JOB_STATE_FAILED, "again").ok());
+  EXPECT_EQ(store->Resume(failed, "")->resume_count(), 2);
+  EXPECT_EQ(store->Events(failed, 0)->back().message(), "resumed by request");
+
+  // A cancelled job, queued or running when cancelled.
+  const std::string cancelled = store->Create("c", "", "", 5)->job_id();
+  ASSERT_TRUE(store->SetState(cancelled, chord::v1::JOB_STATE_CANCELLED, "not now").ok());
+  auto requeued = store->Resume(cancelled, "now");
+  ASSERT_TRUE(requeued.ok()) << requeued.status();
+  EXPECT_EQ(requeued->state(), chord::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(requeued->resume_count(), 1);
+
+  // A succeeded job is never resumed; an unknown one is NOT_FOUND.
+  const std::string done = store->Create("d", "", "", 5)->job_id();
+  ASSERT_TRUE(store->SetState(done, chord::v1::JOB_STATE_RUNNING, "").ok());
+  ASSERT_TRUE(store->SetState(done, chord::v1::JOB_STATE_SUCCEEDED, "").ok());
+  auto refused = store->Resume(done, "");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(),
+              ::testing::HasSubstr("job " + done +
+                                   " is JOB_STATE_SUCCEEDED: only a FAILED or "
+                                   "CANCELLED job can be resumed"));
+  EXPECT_EQ(store->Get(done)->state(), chord::v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(store->Resume("job-none", "").status().code(), absl::StatusCode::kNotFound);
+
+  // Resume is durable and its count survives a reopen.
+  store.reset();
+  store = OpenStore();
+  EXPECT_EQ(store->Get(failed)->resume_count(), 2);
+  EXPECT_EQ(store->List(kListAllJobs, chord::v1::JOB_STATE_QUEUED)->size(), 2u);
+}
+
 TEST_F(JobStoreTest, StepsEvalsCheckpointsAndEventLog) {
   auto store = OpenStore();
   auto job = store->Create("a", "", "", 3);

@@ -18,6 +18,8 @@ namespace chord::learner {
 inline constexpr size_t kMaxSpecBytes = size_t{1} << 20;
 // Longest Submit request_id.
 inline constexpr size_t kMaxRequestIdBytes = 256;
+// Longest Resume reason (it is stored in the job's event log).
+inline constexpr size_t kMaxResumeReasonBytes = 1024;
 
 // Where the services are when a job spec does not say.
 struct ServiceDefaults {

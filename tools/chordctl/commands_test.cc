@@ -1,7 +1,8 @@
 // The job, up/down, datasets and eval commands run in-process (RunChordctl with string streams):
 // usage errors exit 2 with one line, missing files exit 3, a missing learner address says how to
-// give one; `datasets make` and `eval` end to end on the tiny model. The job commands against a
-// real learner are covered by tests/chordctl_jobs_test.cc.
+// give one; `resume` against a JobService serving a FakeJobClient's jobs; `datasets make` and
+// `eval` end to end on the tiny model. The job commands against a real learner are covered by
+// tests/chordctl_jobs_test.cc.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,13 +13,21 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "chord/v1/learner.grpc.pb.h"
+#include "common/rpc/grpc_status.h"
+#include "common/rpc/server_runner.h"
 #include "nlohmann/json.hpp"
+#include "services/learner/fake_client.h"
+#include "tests/support/child_process.h"
 #include "tools/chordctl/chordctl_app.h"
 #include "tools/chordctl/datasets_command.h"
+#include "tools/chordctl/job_format.h"
 
 namespace chord::chordctl {
 namespace {
@@ -85,6 +94,8 @@ TEST_F(CommandsTest, UsageErrorsExitTwoWithOneLine) {
            {"get"},                                        // no id
            {"get", "a", "b"},                              // extra argument
            {"cancel"},                                     //
+           {"resume"},                                     //
+           {"resume", "j-1", "--reason"},                  // no reason text
            {"watch"},                                      //
            {"logs"},                                       //
            {"list", "--state", "done"},                    // unknown state
@@ -190,6 +201,234 @@ TEST_F(CommandsTest, UnreachableLearnerIsARuntimeError) {
   EXPECT_EQ(run.code, 1) << run.err;
   EXPECT_TRUE(absl::StartsWith(run.err, "chordctl: error: List: ")) << run.err;
   unsetenv("CHORD_LEARNER_ADDRESS");
+}
+
+// The JobService over the jobs of a FakeJobClient (services/learner/fake_client.h), for the job
+// commands' tests: each RPC answers what the fake's method returns (its "Method: " prefix
+// dropped, the client adds its own).
+class FakeJobService final : public chord::v1::JobService::Service {
+ public:
+  explicit FakeJobService(learner::FakeJobClient* jobs) : jobs_(jobs) {}
+
+  grpc::Status Get(grpc::ServerContext*, const chord::v1::GetJobRequest* request,
+                   chord::v1::JobStatus* response) override {
+    return Answer("Get", jobs_->Get(*request), response);
+  }
+  grpc::Status Cancel(grpc::ServerContext*, const chord::v1::CancelJobRequest* request,
+                      chord::v1::JobStatus* response) override {
+    return Answer("Cancel", jobs_->Cancel(*request), response);
+  }
+  grpc::Status Resume(grpc::ServerContext*, const chord::v1::ResumeJobRequest* request,
+                      chord::v1::JobStatus* response) override {
+    return Answer("Resume", jobs_->Resume(*request), response);
+  }
+  // The fake's Watch in short rounds (an idle stop), so that a client that goes away ends the
+  // stream (the fake's own Watch would wait for events that never come).
+  grpc::Status Watch(grpc::ServerContext* context, const chord::v1::WatchJobRequest* request,
+                     grpc::ServerWriter<chord::v1::JobEvent>* writer) override {
+    chord::v1::WatchJobRequest round = *request;
+    learner::WatchOptions options;
+    options.idle_stop = absl::Milliseconds(50);
+    while (!context->IsCancelled()) {
+      chord::v1::GetJobRequest get;
+      get.set_job_id(request->job_id());
+      absl::StatusOr<chord::v1::JobStatus> job = jobs_->Get(get);
+      if (!job.ok()) return Answer("Watch", job.status());
+      // A round that starts on an ended job delivers the rest of its events and ends.
+      const bool ended = IsTerminal(job->state());
+      bool gone = false;
+      absl::Status status = jobs_->Watch(round, options, [&](const chord::v1::JobEvent& event) {
+        round.set_from_sequence(event.sequence() + 1);
+        gone = !writer->Write(event);
+        return !gone;
+      });
+      if (!status.ok()) return Answer("Watch", status);
+      if (ended || gone) return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  }
+
+ private:
+  static grpc::Status Answer(absl::string_view method, const absl::Status& status) {
+    absl::string_view message = status.message();
+    absl::ConsumePrefix(&message, absl::StrCat(method, ": "));
+    return rpc::ToGrpcStatus(absl::Status(status.code(), message));
+  }
+  template <typename T>
+  static grpc::Status Answer(absl::string_view method, const absl::StatusOr<T>& result,
+                             T* response) {
+    if (!result.ok()) return Answer(method, result.status());
+    *response = *result;
+    return grpc::Status::OK;
+  }
+
+  learner::FakeJobClient* jobs_;
+};
+
+class ResumeCommandTest : public CommandsTest {
+ protected:
+  void SetUp() override {
+    CommandsTest::SetUp();
+    rpc::ServerOptions options;
+    options.host = "127.0.0.1";
+    options.shutdown_grace = absl::Seconds(1);
+    auto runner = rpc::ServerRunner::Start(options, {&service_});
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    server_ = std::move(*runner);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    CommandsTest::TearDown();
+  }
+
+  // A job that reached step `steps` of 4 with a checkpoint at `checkpoint` (0: none), then ended
+  // in `state`.
+  std::string EndedJob(chord::v1::JobState state, int steps, int checkpoint) {
+    auto job = jobs_.Submit(chord::v1::SubmitJobRequest());
+    EXPECT_TRUE(job.ok()) << job.status();
+    const std::string id = job->job_id();
+    EXPECT_TRUE(jobs_.SetState(id, chord::v1::JOB_STATE_RUNNING).ok());
+    for (int step = 1; step <= steps; ++step) {
+      EXPECT_TRUE(jobs_.AppendEvent(id, StepEvent(step)).ok());
+      if (step == checkpoint) {
+        chord::v1::JobEvent saved;
+        saved.set_type(chord::v1::JOB_EVENT_CHECKPOINT);
+        saved.set_step(step);
+        saved.set_message("/state/jobs/" + id + "/checkpoints/step-" + std::to_string(step));
+        EXPECT_TRUE(jobs_.AppendEvent(id, saved).ok());
+      }
+    }
+    if (state != chord::v1::JOB_STATE_RUNNING) {
+      EXPECT_TRUE(jobs_.SetState(id, state, "reward: unavailable").ok());
+    }
+    return id;
+  }
+
+  static chord::v1::JobEvent StepEvent(int step) {
+    chord::v1::JobEvent event;
+    event.set_type(chord::v1::JOB_EVENT_STEP);
+    event.set_step(step);
+    event.set_total_steps(4);
+    (*event.mutable_metrics())["loss"] = 0.5;
+    return event;
+  }
+
+  chord::v1::JobState StateOf(const std::string& id) {
+    chord::v1::GetJobRequest get;
+    get.set_job_id(id);
+    auto job = jobs_.Get(get);
+    return job.ok() ? job->state() : chord::v1::JOB_STATE_UNSPECIFIED;
+  }
+
+  learner::FakeJobClient jobs_;
+  FakeJobService service_{&jobs_};
+  std::unique_ptr<rpc::ServerRunner> server_;
+};
+
+TEST_F(ResumeCommandTest, AFailedJobIsQueuedAgainOnceAndGetShowsTheResumes) {
+  const std::string id = EndedJob(chord::v1::JOB_STATE_FAILED, 3, 2);
+  const std::string address = server_->address();
+  CliRun run = Run({"resume", id, "--reason", "reward is back", "--address", address});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  const std::string queued = "job " + id + " QUEUED (resume 1): it continues from its newest " +
+                             "checkpoint (/state/jobs/" + id +
+                             "/checkpoints/step-2) when the learner runs it\n";
+  EXPECT_EQ(run.out, queued);
+  EXPECT_EQ(StateOf(id), chord::v1::JOB_STATE_QUEUED);
+  // Twice: the same answer, still one resume.
+  run = Run({"resume", id, "--address", address});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, queued);
+
+  run = Run({"get", id, "--address", address});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "\nresumes     1\n")) << run.out;
+  EXPECT_FALSE(absl::StrContains(run.out, "reason")) << run.out;
+  run = Run({"get", id, "--json", "--address", address});
+  EXPECT_EQ(nlohmann::json::parse(run.out)["resume_count"], 1) << run.out;
+  run = Run({"logs", id, "--address", address});
+  EXPECT_TRUE(absl::StrContains(run.out, " state FAILED: reward: unavailable\n")) << run.out;
+  EXPECT_TRUE(absl::EndsWith(run.out, " state QUEUED: resumed by request: reward is back\n"))
+      << run.out;
+
+  // Without a checkpoint it starts again; a running job is left as it is.
+  const std::string cancelled = EndedJob(chord::v1::JOB_STATE_CANCELLED, 1, 0);
+  run = Run({"resume", cancelled, "--address", address});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "job " + cancelled +
+                         " QUEUED (resume 1): it has no checkpoint and starts again from step 1 "
+                         "when the learner runs it\n");
+  const std::string running = EndedJob(chord::v1::JOB_STATE_RUNNING, 1, 0);
+  run = Run({"resume", running, "--address", address});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "job " + running + " is RUNNING (left as it is)\n");
+}
+
+TEST_F(ResumeCommandTest, ASucceededOrUnknownJobIsAnError) {
+  const std::string address = server_->address();
+  const std::string done = EndedJob(chord::v1::JOB_STATE_SUCCEEDED, 4, 4);
+  CliRun run = Run({"resume", done, "--address", address});
+  EXPECT_EQ(run.code, 1) << run.err;
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, "chordctl: error: Resume: job " + done +
+                         " is JOB_STATE_SUCCEEDED: only a FAILED or CANCELLED job can be resumed "
+                         "(submit a new job to train further)\n");
+  EXPECT_EQ(StateOf(done), chord::v1::JOB_STATE_SUCCEEDED);
+  run = Run({"resume", "job-404", "--address", address});
+  EXPECT_EQ(run.code, 3) << run.err;
+  EXPECT_EQ(run.err, "chordctl: error: Resume: job job-404 not found\n");
+  run = Run({"resume", "job-404", "--watch", "--address", address});
+  EXPECT_EQ(run.code, 3) << run.err;
+}
+
+// --watch follows the job from its resume on (the history before it is not printed again) and
+// exits as `watch` does.
+TEST_F(ResumeCommandTest, WatchFollowsTheResumedJobToItsEnd) {
+  const std::string id = EndedJob(chord::v1::JOB_STATE_FAILED, 3, 2);
+  CliRun run;
+  std::thread resume([&] {
+    run = Run({"resume", id, "--watch", "--reason", "again", "--address", server_->address()});
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return StateOf(id) == chord::v1::JOB_STATE_QUEUED; }));
+  ASSERT_TRUE(jobs_.SetState(id, chord::v1::JOB_STATE_RUNNING).ok());
+  ASSERT_TRUE(jobs_.AppendEvent(id, StepEvent(3)).ok());
+  ASSERT_TRUE(jobs_.AppendEvent(id, StepEvent(4)).ok());
+  ASSERT_TRUE(jobs_.SetState(id, chord::v1::JOB_STATE_SUCCEEDED).ok());
+  resume.join();
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(absl::StartsWith(run.out, "job " + id + " QUEUED (resume 1): ")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out,
+                                "\nstate QUEUED: resumed by request: again\n"
+                                "state RUNNING\n"
+                                "step 3/4 loss 0.5000 ETA "))
+      << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "\nstep 4/4 loss 0.5000 ETA ")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "\njob " + id + " SUCCEEDED in ")) << run.out;
+  EXPECT_FALSE(absl::StrContains(run.out, "FAILED")) << run.out;
+  EXPECT_FALSE(absl::StrContains(run.out, "step 1/4")) << run.out;
+
+  // A resumed job that fails again: exit 1, as `watch`.
+  const std::string again = EndedJob(chord::v1::JOB_STATE_CANCELLED, 1, 0);
+  std::thread watch_again([&] {
+    run = Run({"resume", again, "--watch", "--address", server_->address()});
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return StateOf(again) == chord::v1::JOB_STATE_QUEUED; }));
+  ASSERT_TRUE(jobs_.SetState(again, chord::v1::JOB_STATE_FAILED, "still broken").ok());
+  watch_again.join();
+  EXPECT_EQ(run.code, 1) << run.err;
+  EXPECT_EQ(run.err, "chordctl: error: job " + again + " failed: still broken\n");
+}
+
+TEST_F(CommandsTest, ResumeHelpNamesItsOptions) {
+  CliRun run = Run({"resume", "--help"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.out, "failed or cancelled job")) << run.out;
+  for (const char* option : {"--reason", "--watch", "--plain", "--address"}) {
+    EXPECT_TRUE(absl::StrContains(run.out, option)) << option << "\n" << run.out;
+  }
+  run = Run({"--help"});
+  EXPECT_TRUE(absl::StrContains(run.out, "resume")) << run.out;
 }
 
 TEST_F(CommandsTest, DownWithoutAClusterIsANoOp) {

@@ -40,6 +40,7 @@ struct JobIdArgs {
   bool json = false;
   bool plain = false;
   bool follow = false;
+  bool watch = false;
   std::string reason;
 };
 
@@ -59,9 +60,10 @@ std::string RandomRequestId() {
   return absl::StrFormat("chordctl-%016x", rng());
 }
 
-// Watches `job_id` to its end and sets the exit code from its final state.
+// Watches `job_id` to its end (its events from `from_sequence` on; 0: all) and sets the exit code
+// from its final state.
 void WatchToEnd(learner::JobClient& client, const std::string& job_id, bool plain,
-                CliContext& context) {
+                CliContext& context, int64_t from_sequence = 0) {
   int columns = 0;
   winsize size{};
   if (context.out_is_tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) columns = size.ws_col;
@@ -70,6 +72,7 @@ void WatchToEnd(learner::JobClient& client, const std::string& job_id, bool plai
   options.reconnect_window = std::max(absl::Seconds(60), absl::Seconds(context.timeout_s));
   chord::v1::WatchJobRequest request;
   request.set_job_id(job_id);
+  request.set_from_sequence(from_sequence);
   absl::Status status = client.Watch(request, options, [&](const chord::v1::JobEvent& event) {
     printer.OnEvent(event);
     return true;
@@ -197,6 +200,58 @@ void RunCancel(const JobIdArgs& args, CliContext& context) {
   }
 }
 
+// The sequence of the last stored event of an ended job (its event stream ends after them).
+absl::StatusOr<int64_t> LastEventSequence(learner::JobClient& client, const std::string& job_id,
+                                          const CliContext& context) {
+  learner::WatchOptions options;
+  options.reconnect_window = std::max(absl::Seconds(60), absl::Seconds(context.timeout_s));
+  chord::v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  int64_t last = 0;
+  RETURN_IF_ERROR(client.Watch(request, options, [&](const chord::v1::JobEvent& event) {
+    last = event.sequence();
+    return true;
+  }));
+  return last;
+}
+
+void RunResume(const JobIdArgs& args, CliContext& context) {
+  absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
+  if (!client.ok()) return context.Fail(client.status());
+  // --watch follows the job from its resume on: the history before it is what `logs` shows.
+  int64_t watch_from = 0;
+  if (args.watch) {
+    absl::StatusOr<chord::v1::JobStatus> before = GetJob(**client, args.job_id);
+    if (!before.ok()) return context.Fail(before.status());
+    if (IsTerminal(before->state())) {
+      absl::StatusOr<int64_t> last = LastEventSequence(**client, args.job_id, context);
+      if (!last.ok()) return context.Fail(last.status());
+      watch_from = *last + 1;
+    }
+  }
+  chord::v1::ResumeJobRequest request;
+  request.set_job_id(args.job_id);
+  request.set_reason(args.reason);
+  absl::StatusOr<chord::v1::JobStatus> job = (*client)->Resume(request);
+  if (!job.ok()) return context.Fail(job.status());
+  if (job->state() == chord::v1::JOB_STATE_QUEUED) {
+    *context.out << "job " << args.job_id << " QUEUED";
+    if (job->resume_count() > 0) *context.out << " (resume " << job->resume_count() << ")";
+    if (job->checkpoints_size() > 0) {
+      *context.out << ": it continues from its newest checkpoint ("
+                   << job->checkpoints(job->checkpoints_size() - 1) << ") when the learner runs it";
+    } else {
+      *context.out
+          << ": it has no checkpoint and starts again from step 1 when the learner runs it";
+    }
+    *context.out << std::endl;
+  } else {
+    *context.out << "job " << args.job_id << " is " << JobStateName(job->state())
+                 << " (left as it is)" << std::endl;
+  }
+  if (args.watch) WatchToEnd(**client, args.job_id, args.plain, context, watch_from);
+}
+
 void RunWatch(const JobIdArgs& args, CliContext& context) {
   absl::StatusOr<std::unique_ptr<learner::JobClient>> client = MakeJobClient(args.learner, context);
   if (!client.ok()) return context.Fail(client.status());
@@ -311,6 +366,17 @@ void AddJobCommands(CLI::App& app, CliContext& context) {
   CLI::App* cancel = AddJobIdCommand(app, "cancel", "Cancel a queued or running job", cancel_args);
   cancel->add_option("--reason", cancel_args->reason, "Why (recorded in the job)");
   cancel->callback([cancel_args, &context] { RunCancel(*cancel_args, context); });
+
+  auto resume_args = std::make_shared<JobIdArgs>();
+  CLI::App* resume = AddJobIdCommand(
+      app, "resume",
+      "Put a failed or cancelled job back in the queue: it continues from its newest checkpoint",
+      resume_args);
+  resume->add_option("--reason", resume_args->reason, "Why (recorded in the job)");
+  resume->add_flag("--watch", resume_args->watch,
+                   "Then follow the job from the resume on (as `watch`; its exit codes)");
+  resume->add_flag("--plain", resume_args->plain, "With --watch: plain lines even on a terminal");
+  resume->callback([resume_args, &context] { RunResume(*resume_args, context); });
 
   auto watch_args = std::make_shared<JobIdArgs>();
   CLI::App* watch = AddJobIdCommand(

@@ -7,6 +7,7 @@
 //   chordctl get ID [--json]
 //   chordctl list [--state STATE] [--limit N] [--json]
 //   chordctl cancel ID [--reason TEXT]
+//   chordctl resume ID [--reason TEXT] [--watch [--plain]]
 //   chordctl watch ID [--plain]
 //   chordctl logs ID [--follow] [--json]
 //
@@ -16,7 +17,7 @@
 // learner, from the user token `chordctl up` wrote into its state directory.
 // Exit codes (cli_context.h): an unknown job or a missing spec file is 3, a spec the server
 // rejects is 2 (every problem printed), `watch` ends with 0 (SUCCEEDED), 1 (FAILED) or 4
-// (CANCELLED).
+// (CANCELLED); `resume` of a SUCCEEDED job is 1.
 
 #include <memory>
 #include <string>
@@ -47,7 +48,8 @@ absl::StatusOr<std::unique_ptr<learner::JobClient>> MakeJobClient(const LearnerA
 // The job `job_id` (JobClient::Get).
 absl::StatusOr<chord::v1::JobStatus> GetJob(learner::JobClient& client, const std::string& job_id);
 
-// Adds submit, get, list, cancel, watch and logs to `app`. `context` must outlive the parse.
+// Adds submit, get, list, cancel, resume, watch and logs to `app`. `context` must outlive the
+// parse.
 void AddJobCommands(CLI::App& app, CliContext& context);
 
 }  // namespace chord::chordctl

@@ -306,6 +306,7 @@ std::string JobSummary(const chord::v1::JobStatus& job, int64_t now_ms) {
   add("state", JobStateName(job.state()));
   add("reason", job.reason());
   add("step", absl::StrCat(job.step(), "/", job.total_steps()));
+  if (job.resume_count() > 0) add("resumes", absl::StrCat(job.resume_count()));
   if (job.created_unix_ms() > 0) {
     add("created", absl::StrCat(FormatTimestamp(job.created_unix_ms()), " (",
                                 Age(job.created_unix_ms(), now_ms), " ago)"));
@@ -365,6 +366,7 @@ nlohmann::json JobStatusToJson(const chord::v1::JobStatus& job) {
       {"eval_metrics", ToStdMap(job.eval_metrics())},
       {"checkpoints", std::vector<std::string>(job.checkpoints().begin(), job.checkpoints().end())},
       {"output_model", job.output_model()},
+      {"resume_count", job.resume_count()},
       {"spec_yaml", job.spec_yaml()},
   };
   return out;

@@ -119,7 +119,8 @@ class WatchPrinter {
 // columns padded to their widest cell; a header line even when `jobs` is empty.
 std::string JobTable(const std::vector<chord::v1::JobStatus>& jobs, int64_t now_ms);
 
-// The summary of `get`: one "key  value" line per field that has a value.
+// The summary of `get`: one "key  value" line per field that has a value ("resumes N" once the
+// job was resumed by request).
 std::string JobSummary(const chord::v1::JobStatus& job, int64_t now_ms);
 
 // JSON forms (numbers as numbers, states and event types as names).

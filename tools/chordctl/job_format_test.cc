@@ -225,6 +225,20 @@ TEST(JobFormatTest, SummaryListsWhatIsKnown) {
   EXPECT_TRUE(absl::StrContains(summary, "\ncheckpoint  /s/step-3\n")) << summary;
   EXPECT_TRUE(absl::EndsWith(summary, "\noutput      /s/final\n")) << summary;
   EXPECT_FALSE(absl::StrContains(summary, "reason")) << summary;
+  EXPECT_FALSE(absl::StrContains(summary, "resumes")) << summary;
+}
+
+TEST(JobFormatTest, SummaryAndJsonShowTheResumeCount) {
+  const int64_t now = 1'700'000'000'000;
+  chord::v1::JobStatus job = Job("j-1", "q", chord::v1::JOB_STATE_QUEUED, 2, 4, now - 5'000);
+  job.set_resume_count(2);
+  EXPECT_EQ(JobSummary(job, now),
+            "job      j-1\nname     q\nstate    QUEUED\nstep     2/4\nresumes  2\n"
+            "created  " +
+                FormatTimestamp(now - 5'000) + " (5s ago)\n");
+  EXPECT_EQ(JobStatusToJson(job)["resume_count"], 2);
+  job.set_resume_count(0);
+  EXPECT_EQ(JobStatusToJson(job)["resume_count"], 0);
 }
 
 TEST(JobFormatTest, JsonUsesNamesAndNumbers) {
