@@ -338,8 +338,10 @@ class Comparer {
     if (is_a<numeric>(base) && is_a<numeric>(exponent)) {
       const numeric& b = ex_to<numeric>(base);
       const numeric& e = ex_to<numeric>(exponent);
-      if (b.is_zero() && e.is_real() && e < 0)
-        return absl::InvalidArgumentError("0 to a negative power");
+      // GiNaC throws for these (pow(0,0), pow(0,I) are undefined, a negative power a pole), and
+      // leaks the power it was building when it does.
+      if (b.is_zero() && !e.real().is_positive())
+        return absl::InvalidArgumentError("0 to a power whose real part is not positive");
       if (b.is_rational() && e.is_integer()) {
         double digits = std::fabs(e.to_double()) *
                         (GiNaC::numer(b).int_length() + GiNaC::denom(b).int_length()) * 0.30103;
