@@ -142,6 +142,7 @@ CHORD_FUZZ_TARGET(expert_buffer_request) {
     v1::StatsRequest request;
     if (!Parse(body, &request)) return;
     v1::StatsResponse response;
-    CheckCode(HandleStats(*buffer, request, &response), {absl::StatusCode::kNotFound});
+    CheckCode(HandleStats(*buffer, request, &response),
+              {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound});
   }
 }
