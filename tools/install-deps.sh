@@ -8,8 +8,9 @@
 set -euo pipefail
 
 PACKAGES=(
-  # toolchain
-  build-essential cmake ninja-build ccache pkg-config git clang-format
+  # toolchain; clang with its sanitizer and libFuzzer runtimes and llvm-symbolizer for the sanitizer
+  # and fuzz builds (make test-asan, test-tsan, fuzz)
+  build-essential cmake ninja-build ccache pkg-config git clang-format clang libclang-rt-14-dev llvm
   # tensors: Debian's CPU LibTorch and the OpenMP build of OpenBLAS (the reference BLAS is 3-14x slower;
   # the pthread build fights LibTorch's threads)
   libtorch-dev libopenblas0-openmp libgloo-dev

@@ -238,13 +238,23 @@ class TokenizerLoader {
     return at.Error(absl::StrCat("token \"", token, "\" is not in the vocabulary"));
   }
 
+  // An id the post-processor inserts: one the vocabulary or the added tokens define (the model
+  // has no embedding row for any other).
+  absl::StatusOr<int32_t> KnownTokenId(const Json& value, const JsonPath& at) {
+    ASSIGN_OR_RETURN(int32_t id, GetTokenId(value, at));
+    if (id >= t_->vocab_size_ || !t_->id_known_[static_cast<size_t>(id)]) {
+      return at.Error(absl::StrCat("token id ", id, " is not in the vocabulary"));
+    }
+    return id;
+  }
+
   // A [token, id] pair of BertProcessing / RobertaProcessing.
   absl::StatusOr<int32_t> TokenPairId(const Json& spec, const JsonPath& at, const char* key) {
     const Json* pair = FindField(spec, key);
     if (pair == nullptr || !pair->is_array() || pair->size() != 2 || !(*pair)[0].is_string()) {
       return at.Key(key).Error("expected [\"token\", id]");
     }
-    return GetTokenId((*pair)[1], at.Key(key).Index(1));
+    return KnownTokenId((*pair)[1], at.Key(key).Index(1));
   }
 
   absl::Status LoadPostProcessor(const Json& spec, const JsonPath& at, int depth) {
@@ -313,7 +323,7 @@ class TokenizerLoader {
         const JsonPath ids_at = at.Key("special_tokens").Key(name).Key("ids");
         if (!ids->is_array()) return ids_at.Error("expected an array");
         for (size_t j = 0; j < ids->size(); ++j) {
-          ASSIGN_OR_RETURN(int32_t id, GetTokenId((*ids)[j], ids_at.Index(j)));
+          ASSIGN_OR_RETURN(int32_t id, KnownTokenId((*ids)[j], ids_at.Index(j)));
           out->push_back(id);
         }
       } else {

@@ -353,6 +353,22 @@ TEST(ByteLevelBpeTest, PostProcessorTemplateAddsBosOnlyOnRequest) {
   EXPECT_THAT(tokenizer->EncodeWithSpecialTokens("hello"), ElementsAre(276, 260, 277));
 }
 
+// The ids a post-processor inserts must be ids of the tokenizer: the model has no embedding row
+// for any other (found by fuzz_tokenizer_json).
+TEST(ByteLevelBpeTest, PostProcessorIdsOutsideTheVocabularyAreRefused) {
+  Json json = TestBpeJson();
+  json["post_processor"] = {
+      {"type", "BertProcessing"}, {"cls", {"<|im_start|>", 100000}}, {"sep", {"<|im_end|>", 277}}};
+  EXPECT_THAT(LoadError(json),
+              HasSubstr("post_processor.cls[1]: token id 100000 is not in the vocabulary"));
+  json["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", Json::array({Json{{"SpecialToken", {{"id", "<|im_start|>"}, {"type_id", 0}}}},
+                              Json{{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+      {"special_tokens", {{"<|im_start|>", {{"id", "<|im_start|>"}, {"ids", {276, 100000}}}}}}};
+  EXPECT_THAT(LoadError(json), HasSubstr("ids[1]: token id 100000 is not in the vocabulary"));
+}
+
 TEST(ByteLevelBpeTest, ConcurrentEncodeMatchesSerial) {
   auto tokenizer = Load(TestBpeJson());
   ASSERT_NE(tokenizer, nullptr);

@@ -160,8 +160,8 @@ class ExpertBuffer {
   // FAILED_PRECONDITION for an expert dataset.
   absl::StatusOr<TaskSlice> ReadTasks(absl::string_view dataset, int64_t offset, int64_t limit);
 
-  // Stats of one dataset, or of all (sorted by name) when `dataset` is empty. NOT_FOUND for an
-  // unknown name.
+  // Stats of one dataset, or of all (sorted by name) when `dataset` is empty. INVALID_ARGUMENT
+  // for a name no dataset can have ("dataset: must match ..."), NOT_FOUND for an unknown name.
   absl::StatusOr<std::vector<DatasetStats>> Stats(absl::string_view dataset) const;
 
   // The served version of `name`, or null.

@@ -231,6 +231,9 @@ TEST_F(ExpertBufferTest, RequestErrorsNameTheField) {
   EXPECT_EQ(code(t), absl::StatusCode::kFailedPrecondition);
 
   EXPECT_EQ(buffer->Stats("nope").status().code(), absl::StatusCode::kNotFound);
+  // A name no dataset can have is refused as such (fuzz_expert_buffer_request).
+  EXPECT_EQ(message(buffer->Stats("/etc/passwd")),
+            "dataset: must match [A-Za-z0-9_.-]{1,128} (got \"/etc/passwd\")");
 }
 
 TEST_F(ExpertBufferTest, ReadTasksInFileOrder) {

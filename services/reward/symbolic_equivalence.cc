@@ -1,14 +1,18 @@
 #include "services/reward/symbolic_equivalence.h"
 
+#include <cln/malloc.h>
 #include <ginac/ginac.h>
 
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 #include <exception>
 #include <map>
+#include <new>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -54,6 +58,19 @@ constexpr size_t kMaxPlusMinusExpansions = 8;
 absl::Mutex& CasMutex() {
   static absl::Mutex* mu = new absl::Mutex();
   return *mu;
+}
+
+// CLN (GiNaC's number library) allocates every number through cln::malloc_hook. A refused block
+// must be thrown: CLN has no other way to fail an allocation (its own hook throws when malloc
+// fails). The exception never leaves this file: CompareSymbolically and Value catch it.
+void* BoundedClnAllocate(size_t size) {
+  if (size > kMaxCasNumberBytes) {
+    throw std::length_error(
+        absl::StrCat("a number of ", size, " bytes exceeds the limit of ", kMaxCasNumberBytes));
+  }
+  void* block = std::malloc(size);
+  if (block == nullptr) throw std::bad_alloc();
+  return block;
 }
 
 SymbolicVerdict Equal(std::string how) { return {true, std::move(how)}; }
@@ -338,8 +355,10 @@ class Comparer {
     if (is_a<numeric>(base) && is_a<numeric>(exponent)) {
       const numeric& b = ex_to<numeric>(base);
       const numeric& e = ex_to<numeric>(exponent);
-      if (b.is_zero() && e.is_real() && e < 0)
-        return absl::InvalidArgumentError("0 to a negative power");
+      // GiNaC throws for these (pow(0,0), pow(0,I) are undefined, a negative power a pole), and
+      // leaks the power it was building when it does.
+      if (b.is_zero() && !e.real().is_positive())
+        return absl::InvalidArgumentError("0 to a power whose real part is not positive");
       if (b.is_rational() && e.is_integer()) {
         double digits = std::fabs(e.to_double()) *
                         (GiNaC::numer(b).int_length() + GiNaC::denom(b).int_length()) * 0.30103;
@@ -959,6 +978,13 @@ class Comparer {
 SymbolicVerdict CompareSymbolically(const ParsedAnswer& response, const ParsedAnswer& reference,
                                     const SymbolicOptions& options) {
   absl::MutexLock lock(&CasMutex());
+  // Installed once, before the first comparison; the blocks are freed by CLN's default free_hook
+  // (free), like those of its own hook.
+  static const bool bounded = [] {
+    cln::malloc_hook = &BoundedClnAllocate;
+    return true;
+  }();
+  (void)bounded;
   try {
     Comparer comparer(options);
     return comparer.Answers(response, reference);

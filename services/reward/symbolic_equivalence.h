@@ -25,13 +25,17 @@
 // Bounded: before GiNaC sees an expression, exponents over kMaxCasExponent, exact powers over
 // kMaxCasPowerDigits digits, factorials over kMaxCasFactorial and expansions estimated at more
 // than kMaxCasExpandedTerms terms are refused ("not equal" with the reason); normal() is not
-// called on expressions of total degree over kMaxCasNormalDegree; and the comparison stops with
+// called on expressions of total degree over kMaxCasNormalDegree; no number may take more than
+// kMaxCasNumberBytes (GiNaC's floating-point evaluation at a random point would otherwise compute
+// exp of a tower of powers with gigabytes of digits: such a point counts as undefined, like a
+// pole); and the comparison stops with
 // "not equal" once `time_budget` is spent (checked between CAS steps and numeric points, so one
 // step can overrun it; the limits above keep every step short). GiNaC's exceptions are caught here
 // and become a verdict. GiNaC is not thread-safe (its reference counts are not atomic), so
 // comparisons in one process run one at a time under an internal lock; the budget counts from when
 // the lock is held.
 
+#include <cstddef>
 #include <string>
 
 #include "absl/time/time.h"
@@ -47,6 +51,9 @@ inline constexpr double kMaxCasExpandedTerms = 5000;
 // random points decide. normal() of a degree-1000 rational function in two variables ran for
 // minutes.
 inline constexpr double kMaxCasNormalDegree = 48;
+// Largest block of memory one number of the CAS may take: about 2.5 million decimal digits, far
+// beyond every exact value the limits above let through (kMaxCasPowerDigits).
+inline constexpr size_t kMaxCasNumberBytes = size_t{1} << 20;
 
 struct SymbolicOptions {
   // Relative tolerance for values when either side contains a decimal literal ("0.33"), and for

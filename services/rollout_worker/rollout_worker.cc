@@ -429,6 +429,7 @@ absl::Status RolloutWorker::Submit(Job* job, const CallControl& control) {
   ++held_;
   if (metrics_ != nullptr) metrics_->SetQueueDepth(held_);
   auto leave = [&](absl::Status status) {
+    mu_.AssertHeld();  // called only under the lock taken above
     ReleaseSlot();
     return status;
   };
